@@ -1,0 +1,81 @@
+import { fdatasync } from 'node:fs';
+import { promisify } from 'node:util';
+import { toManifest, writeFileAtomically, type ManifestHeader } from './manifest.js';
+import type { Segment } from './scheduler.js';
+
+const datasync = promisify(fdatasync);
+
+/** How soon after a write its progress reaches the manifest (what a `kill -9` can cost). */
+export const PROGRESS_SAVE_MS = 20;
+/** How often the part file is fdatasynced and the manifest fsynced (what a power cut can cost). */
+export const CHECKPOINT_MS = 1000;
+
+/**
+ * Keeps the sidecar manifest in step with the part file. Progress is saved (atomically, not
+ * fsynced) right after writes; once a second a checkpoint fdatasyncs the part file *first*
+ * and only then records the bytes that sync covered as durable, with fsync. One save at a time.
+ */
+export class Checkpointer {
+  private queue: Promise<void> = Promise.resolve();
+  private progressTimer: NodeJS.Timeout | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private progressQueued = false;
+  private lastProgressSave = 0;
+
+  constructor(
+    private readonly manifestPath: string,
+    private readonly header: ManifestHeader,
+    private readonly bootId: string | null,
+    private readonly segments: () => readonly Segment[],
+    private readonly partFd: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.checkpointTimer = setInterval(() => void this.checkpoint().catch(() => {}), CHECKPOINT_MS);
+  }
+
+  /** Call after each completed write; saves are coalesced to one per PROGRESS_SAVE_MS. */
+  noteProgress(): void {
+    if (this.progressTimer || this.progressQueued) return;
+    const wait = Math.max(0, this.lastProgressSave + PROGRESS_SAVE_MS - Date.now());
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined;
+      this.progressQueued = true;
+      void this.enqueue(() => {
+        this.progressQueued = false;
+        this.lastProgressSave = Date.now();
+        return this.save(false);
+      }).catch(() => {});
+    }, wait);
+  }
+
+  /** fdatasync the part file, then durably record the bytes that sync covered. */
+  checkpoint(): Promise<void> {
+    return this.enqueue(async () => {
+      const covered = this.segments().map((s) => [s, s.written] as const);
+      await datasync(this.partFd);
+      for (const [segment, written] of covered) segment.durable = Math.max(segment.durable, written);
+      await this.save(true);
+    });
+  }
+
+  /** Stops the timers and leaves a final durable checkpoint. */
+  async stop(): Promise<void> {
+    clearInterval(this.checkpointTimer);
+    clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    await this.checkpoint();
+  }
+
+  private save(durable: boolean): Promise<void> {
+    const manifest = toManifest(this.header, this.bootId, this.segments());
+    return writeFileAtomically(this.manifestPath, `${JSON.stringify(manifest, null, 1)}\n`, durable);
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch((err: unknown) => this.onError(err));
+    return run;
+  }
+}

@@ -1,0 +1,319 @@
+import { Agent, type Dispatcher } from 'undici';
+import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Checkpointer } from './checkpoint.js';
+import { AbortedError, LocalIoError, OutputExistsError, ManifestError, UsageError, localIoError } from './errors.js';
+import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
+import { fetchSegment, RangeIgnoredError } from './fetcher.js';
+import { backoffMs, isRetryable } from './http.js';
+import {
+  currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
+  type Manifest,
+} from './manifest.js';
+import { merge } from './merger.js';
+import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
+import { ifRangeValue, makePlan, type Plan } from './planner.js';
+import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
+import { formatBytes } from './size.js';
+import { SegmentWriter } from './writer.js';
+
+export interface DownloadResult {
+  path: string;
+  bytes: number;
+  seconds: number;
+  /** Most connections that were fetching at once. */
+  connections: number;
+  /** Bytes that were already on disk from an earlier run. */
+  resumedBytes: number;
+  retries: number;
+}
+
+interface Paths {
+  output: string;
+  part: string;
+  manifest: string;
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+/** A server that answers 200 to ranges, or a file that keeps changing, gets this many fresh starts. */
+const MAX_FRESH_STARTS = 2;
+
+/**
+ * Downloads `options.url` to a file: plan, fetch ranges in parallel with a crash-safe
+ * manifest beside the part file, then merge. Resumes an earlier partial download of the same URL.
+ */
+export async function download(options: DownloadOptions & { onEvent?: EventListener }): Promise<DownloadResult> {
+  const settings = resolveSettings(options);
+  const agent = new Agent({
+    connections: settings.connections,
+    pipelining: 1,
+    allowH2: false,
+    connect: { timeout: settings.timeoutMs, rejectUnauthorized: !settings.insecure },
+    headersTimeout: settings.timeoutMs,
+    bodyTimeout: settings.timeoutMs,
+  });
+  try {
+    return await new DownloadRun(settings, agent, options.signal, options.onEvent).run();
+  } finally {
+    await agent.destroy();
+  }
+}
+
+class DownloadRun {
+  private readonly started = performance.now();
+  private retries = 0;
+  private active = 0;
+  private peakActive = 0;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly agent: Dispatcher,
+    private readonly signal: AbortSignal | undefined,
+    private readonly listener: EventListener | undefined,
+  ) {}
+
+  async run(): Promise<DownloadResult> {
+    if (this.signal?.aborted) throw new AbortedError();
+    if (this.settings.output !== undefined) await checkDirectory(dirname(resolve(this.settings.dir, this.settings.output)));
+    let plan = await makePlan(this.agent, this.settings.url, this.settings.headers);
+    for (const note of plan.notes) this.emit({ type: 'notice', message: note });
+    const paths = this.paths(plan.fileName);
+    await checkDirectory(dirname(paths.output));
+    let manifest = await this.previousManifest(paths);
+    if (manifest && isComplete(manifest) && (await fileSize(paths.output)) === manifest.size && (await fileSize(paths.part)) === undefined) {
+      await removeManifest(paths.manifest);
+      this.emit({ type: 'notice', message: 'an earlier run had finished; removed its manifest' });
+      return this.finish(paths.output, manifest.size, manifest.size);
+    }
+    if (!this.settings.overwrite && (await fileSize(paths.output)) !== undefined) throw new OutputExistsError(paths.output);
+    for (let freshStarts = 0; ; freshStarts++) {
+      try {
+        return await this.transfer(plan, paths, manifest);
+      } catch (err) {
+        if (!(err instanceof RangeIgnoredError) || freshStarts >= MAX_FRESH_STARTS) throw err;
+        plan = await this.replan(plan, err);
+        manifest = undefined;
+      }
+    }
+  }
+
+  private paths(suggestedName: string): Paths {
+    const output = resolve(this.settings.dir, this.settings.output ?? suggestedName);
+    const part = `${output}.part`;
+    return { output, part, manifest: manifestPathFor(part) };
+  }
+
+  /** The manifest of an earlier run for this output, unless `--restart` discards it. */
+  private async previousManifest(paths: Paths): Promise<Manifest | undefined> {
+    if (this.settings.restart) {
+      await removeManifest(paths.manifest);
+      return undefined;
+    }
+    const manifest = await readManifest(paths.manifest);
+    if (manifest && manifest.url !== this.settings.url) {
+      throw new ManifestError(paths.manifest, `it belongs to a download of ${manifest.url}`);
+    }
+    return manifest;
+  }
+
+  /** After a 200 to a ranged request: the file changed (plan again) or the server ignores ranges. */
+  private async replan(plan: Plan, err: RangeIgnoredError): Promise<Plan> {
+    const changed = (plan.etag !== null && err.etag !== null && plan.etag !== err.etag)
+      || (plan.lastModified !== null && err.lastModified !== null && plan.lastModified !== err.lastModified);
+    if (!changed) {
+      this.emit({ type: 'notice', message: 'the server ignores Range requests; downloading on one connection from the start' });
+      return { ...plan, ranges: false };
+    }
+    this.emit({ type: 'notice', message: 'the remote file changed during the download; discarding partial data and starting over' });
+    return makePlan(this.agent, this.settings.url, this.settings.headers);
+  }
+
+  private async transfer(plan: Plan, paths: Paths, manifest: Manifest | undefined): Promise<DownloadResult> {
+    const partSize = await fileSize(paths.part);
+    const reason = manifest && whyNotResumable(manifest, plan, partSize);
+    if (reason) this.emit({ type: 'notice', message: `${reason}; discarding partial data and starting over` });
+    const resumed = manifest && !reason ? resumeSegments(manifest, await currentBootId()) : undefined;
+    const segments = resumed ?? this.freshSegments(plan);
+    const resumedBytes = segments.reduce((sum, s) => sum + s.written, 0);
+    const part = await openPart(paths.part, plan.size, resumed !== undefined);
+    try {
+      await checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes);
+      this.emit({
+        type: 'start', url: this.settings.url, path: paths.output, total: plan.size ?? null, segmented: plan.ranges,
+        connections: plan.ranges ? this.settings.connections : 1, resumedBytes,
+      });
+      if (plan.ranges) await this.fetchRanges(plan, paths, segments, part.fd);
+      else await this.fetchStream(plan, paths, segments[0]!, part);
+    } finally {
+      await part.close();
+    }
+    const bytes = plan.size ?? segments[0]!.written;
+    await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum })
+      .catch((err: unknown) => { throw err instanceof Error && 'errno' in err ? localIoError(err, paths.output) : err; });
+    return this.finish(paths.output, bytes, resumedBytes);
+  }
+
+  private freshSegments(plan: Plan): Segment[] {
+    if (!plan.ranges) return [newSegment({ start: 0, end: plan.size ?? Infinity })];
+    return splitIntoRanges(plan.size!, this.settings.connections, this.settings.minSegmentSize).map((r) => newSegment(r));
+  }
+
+  private async fetchRanges(plan: Plan, paths: Paths, segments: Segment[], fd: number): Promise<void> {
+    const scheduler = new Scheduler(segments, this.settings.minSegmentSize);
+    const header = { url: plan.url, finalUrl: plan.finalUrl, size: plan.size!, etag: plan.etag, lastModified: plan.lastModified };
+    const stopper = new Stopper();
+    const manifestFailed = (err: unknown) => stopper.fail(localIoError(err, paths.manifest));
+    const checkpointer = new Checkpointer(paths.manifest, header, await currentBootId(), () => scheduler.segments, fd, manifestFailed);
+    await checkpointer.checkpoint().catch((err: unknown) => { throw localIoError(err, paths.manifest); });
+    checkpointer.start();
+    try {
+      await this.runWorkers(scheduler, plan, paths, fd, stopper, () => checkpointer.noteProgress());
+    } finally {
+      await checkpointer.stop().catch(manifestFailed);
+    }
+    stopper.throwIfFailed();
+  }
+
+  /** One connection, no Range: for servers without ranges or without a known size. Not resumable. */
+  private async fetchStream(plan: Plan, paths: Paths, segment: Segment, part: FileHandle): Promise<void> {
+    await removeManifest(paths.manifest);
+    const stopper = new Stopper();
+    await this.runWorkers({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths, part.fd, stopper, () => {});
+    stopper.throwIfFailed();
+    await part.datasync().catch((err: unknown) => { throw localIoError(err, paths.part); });
+  }
+
+  private async runWorkers(
+    work: Pick<Scheduler, 'claim' | 'release' | 'segments'>,
+    plan: Plan, paths: Paths, fd: number, stopper: Stopper, onWritten: () => void,
+  ): Promise<void> {
+    const onAbort = () => stopper.fail(new AbortedError());
+    this.signal?.addEventListener('abort', onAbort, { once: true });
+    const progress = this.reportProgress(work.segments, plan.size);
+    const worker = async () => {
+      while (!stopper.signal.aborted) {
+        const segment = work.claim();
+        if (!segment) return;
+        this.peakActive = Math.max(this.peakActive, ++this.active);
+        try {
+          await this.fetchWithRetries(segment, plan, paths, fd, stopper.signal, onWritten);
+        } catch (err) {
+          stopper.fail(err);
+        } finally {
+          this.active--;
+          work.release(segment);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: plan.ranges ? this.settings.connections : 1 }, worker));
+    } finally {
+      clearInterval(progress);
+      this.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: () => void): Promise<void> {
+    for (let failures = 0; ;) {
+      const writtenBefore = segment.written;
+      try {
+        await fetchSegment({
+          dispatcher: this.agent, url: plan.finalUrl, headers: this.settings.headers, segment, ranged: plan.ranges,
+          ifRange: ifRangeValue(plan), size: plan.size, writer: new SegmentWriter(fd, segment, onWritten), signal,
+        });
+        return;
+      } catch (err) {
+        if (err instanceof Error && 'errno' in err) throw localIoError(err, paths.part);
+        if (!plan.ranges) segment.written = 0;
+        segment.received = segment.written;
+        failures = segment.written > writtenBefore ? 1 : failures + 1;
+        if (signal.aborted || !isRetryable(err) || failures > this.settings.retries) throw err;
+        const delayMs = backoffMs(failures);
+        this.retries++;
+        this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
+        await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
+      }
+    }
+  }
+
+  private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {
+    const meter = new SpeedMeter();
+    return setInterval(() => {
+      const bytes = segments.reduce((sum, s) => sum + s.received, 0);
+      const speed = meter.sample(performance.now(), bytes);
+      this.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active });
+    }, PROGRESS_INTERVAL_MS);
+  }
+
+  private finish(path: string, bytes: number, resumedBytes: number): DownloadResult {
+    const seconds = (performance.now() - this.started) / 1000;
+    const connections = Math.max(1, this.peakActive);
+    this.emit({ type: 'done', path, bytes, seconds, connections });
+    return { path, bytes, seconds, connections, resumedBytes, retries: this.retries };
+  }
+
+  private emit(event: DownloadEvent): void {
+    this.listener?.({ ...event, time: new Date().toISOString() });
+  }
+}
+
+/** Holds the first fatal error of a transfer; failing stops every connection. */
+class Stopper {
+  private readonly controller = new AbortController();
+  private error: unknown;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  fail(err: unknown): void {
+    this.error ??= err;
+    this.controller.abort();
+  }
+
+  throwIfFailed(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+}
+
+function oneShot(segment: Segment): () => Segment | undefined {
+  let taken = false;
+  return () => (taken ? undefined : ((taken = true), segment));
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+async function checkDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new UsageError(`output directory ${dir} does not exist; create it first`);
+}
+
+/** Opens the part file: as it is to resume, else new and sparse at full size. */
+async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
+  try {
+    if (resume) return await open(path, 'r+');
+    await rm(path, { force: true });
+    const handle = await open(path, 'w');
+    if (size) await handle.truncate(size);
+    return handle;
+  } catch (err) {
+    throw localIoError(err, path);
+  }
+}
+
+async function checkFreeSpace(path: string, needed: number): Promise<void> {
+  const fs = await statfs(dirname(path)).catch(() => undefined);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  if (needed > free) {
+    throw new LocalIoError(`not enough space in ${dirname(path)}: ${formatBytes(needed)} needed, ${formatBytes(free)} free`);
+  }
+}
+

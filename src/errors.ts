@@ -1,0 +1,100 @@
+/**
+ * Every failure rangeget reports is one of these classes. `code` is stable (scripts may
+ * match on it) and `exitCode` is what the CLI exits with; see "Exit codes" in the README.
+ */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  network: 3,
+  integrity: 4,
+  localIo: 5,
+  interrupted: 130,
+} as const;
+
+export abstract class RangegetError extends Error {
+  abstract readonly code: string;
+  abstract readonly exitCode: number;
+  override readonly name: string = this.constructor.name;
+}
+
+/** Bad command line or options: nothing was downloaded. */
+export class UsageError extends RangegetError {
+  readonly code = 'EUSAGE';
+  readonly exitCode = ExitCode.usage;
+}
+
+/** The output file already exists and is complete; `--overwrite` replaces it. */
+export class OutputExistsError extends RangegetError {
+  readonly code = 'EEXIST';
+  readonly exitCode = ExitCode.usage;
+  constructor(readonly path: string) {
+    super(`${path} already exists; use --overwrite to replace it or -o to choose another name`);
+  }
+}
+
+/** The server answered with an HTTP error status. */
+export class HttpError extends RangegetError {
+  readonly code = 'EHTTP';
+  readonly exitCode = ExitCode.network;
+  constructor(readonly status: number, readonly url: string) {
+    super(`server answered HTTP ${status} for ${url}`);
+  }
+}
+
+/** The connection failed: refused, reset, timed out, DNS, TLS. */
+export class NetworkError extends RangegetError {
+  readonly code = 'ENETWORK';
+  readonly exitCode = ExitCode.network;
+  /** False for causes a retry cannot fix (unknown host, bad certificate). */
+  readonly retryable: boolean;
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, { cause: options.cause });
+    this.retryable = options.retryable ?? true;
+  }
+}
+
+/** The server sent a response rangeget must not trust (wrong Content-Range, encoding, ...). */
+export class ProtocolError extends RangegetError {
+  readonly code = 'EPROTOCOL';
+  readonly exitCode = ExitCode.network;
+}
+
+/** The finished file does not match `--checksum`. */
+export class IntegrityError extends RangegetError {
+  readonly code = 'EINTEGRITY';
+  readonly exitCode = ExitCode.integrity;
+}
+
+/** Reading or writing local files failed (disk full, permissions, ...). */
+export class LocalIoError extends RangegetError {
+  readonly code = 'EIO';
+  readonly exitCode = ExitCode.localIo;
+}
+
+/** The sidecar manifest is unreadable, foreign or from a future version. */
+export class ManifestError extends RangegetError {
+  readonly code = 'EMANIFEST';
+  readonly exitCode = ExitCode.localIo;
+  constructor(readonly path: string, reason: string) {
+    super(`${path}: ${reason}; delete it or run again with --restart to start over`);
+  }
+}
+
+/** Stopped by Ctrl-C, SIGTERM or an AbortSignal; the state on disk is resumable. */
+export class AbortedError extends RangegetError {
+  readonly code = 'EABORTED';
+  readonly exitCode = ExitCode.interrupted;
+  constructor() {
+    super('interrupted; run the same command again to resume');
+  }
+}
+
+/** Wraps an fs error so the message names the path and the exit code says "local I/O". */
+export function localIoError(cause: unknown, path: string): LocalIoError {
+  const err = cause as NodeJS.ErrnoException;
+  const what = err?.code === 'ENOSPC' ? 'no space left on device'
+    : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied'
+    : err?.message ?? String(cause);
+  return new LocalIoError(`${path}: ${what}`, { cause });
+}

@@ -1,0 +1,36 @@
+import type { ByteRange } from './range.js';
+
+/** Everything a download reports while it runs; `--json` prints these as NDJSON. */
+export type DownloadEvent =
+  | {
+      type: 'start';
+      url: string;
+      path: string;
+      /** Total bytes, or null when the server does not say. */
+      total: number | null;
+      /** Split into ranges (true) or one streaming connection (false). */
+      segmented: boolean;
+      connections: number;
+      /** Bytes already on disk from an earlier run. */
+      resumedBytes: number;
+    }
+  | { type: 'progress'; bytes: number; total: number | null; speed: number; connections: number }
+  | { type: 'notice'; message: string }
+  | { type: 'retry'; range: ByteRange; attempt: number; delayMs: number; reason: string }
+  | { type: 'done'; path: string; bytes: number; seconds: number; connections: number };
+
+export type EventListener = (event: DownloadEvent & { time: string }) => void;
+
+/** Bytes per second over the last few seconds, from samples of a growing byte count. */
+export class SpeedMeter {
+  private samples: Array<[ms: number, bytes: number]> = [];
+
+  constructor(private readonly windowMs = 3000) {}
+
+  sample(nowMs: number, bytes: number): number {
+    this.samples.push([nowMs, bytes]);
+    while (this.samples.length > 2 && nowMs - this.samples[0]![0] > this.windowMs) this.samples.shift();
+    const [firstMs, firstBytes] = this.samples[0]!;
+    return nowMs > firstMs ? ((bytes - firstBytes) * 1000) / (nowMs - firstMs) : 0;
+  }
+}

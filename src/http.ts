@@ -1,0 +1,91 @@
+import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { HttpError, NetworkError, ProtocolError, RangegetError } from './errors.js';
+
+export const MAX_REDIRECTS = 10;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+/** Errors that say the destination is wrong, not that the network is flaky. */
+const PERMANENT_NETWORK_CODES = /^(ENOTFOUND|EAI_NONAME|ERR_TLS|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_SSL|ERR_INVALID_URL)/;
+
+export type Headers = Record<string, string>;
+
+/** First value of a response header (undici gives lowercase names). */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Wraps whatever undici threw into a NetworkError that names the cause and says whether a retry may help. */
+export function toNetworkError(err: unknown, url: string): RangegetError {
+  if (err instanceof RangegetError) return err;
+  const cause = err as NodeJS.ErrnoException;
+  const code = cause?.code ?? '';
+  const what = cause?.message && cause.message !== code ? `${code ? `${code}: ` : ''}${cause.message}` : code || String(err);
+  return new NetworkError(`${new URL(url).host}: ${what}`, {
+    cause: err,
+    retryable: !PERMANENT_NETWORK_CODES.test(code),
+  });
+}
+
+/** Whether another attempt at the same request may succeed. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof HttpError) return err.status >= 500 || err.status === 408 || err.status === 429;
+  if (err instanceof NetworkError) return err.retryable;
+  return false;
+}
+
+export interface FollowedResponse {
+  url: string;
+  response: Dispatcher.ResponseData;
+}
+
+/**
+ * One request, following up to MAX_REDIRECTS redirects by hand so the final URL is known.
+ * Credentials never travel to another origin. The caller consumes or destroys the body.
+ */
+export async function requestFollowingRedirects(
+  dispatcher: Dispatcher,
+  url: string,
+  method: 'HEAD' | 'GET',
+  headers: Headers,
+): Promise<FollowedResponse> {
+  const firstOrigin = new URL(url).origin;
+  const visited = new Set<string>();
+  let current = url;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    visited.add(current);
+    const target = new URL(current);
+    const sent = target.origin === firstOrigin ? headers : withoutCredentials(headers);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method, headers: sent });
+    } catch (err) {
+      throw toNetworkError(err, current);
+    }
+    const location = headerValue(response.headers, 'location');
+    if (!REDIRECT_STATUSES.has(response.statusCode) || !location) return { url: current, response };
+    await response.body.dump();
+    current = resolveLocation(location, current);
+    if (visited.has(current)) throw new ProtocolError(`redirect loop at ${current}`);
+  }
+  throw new ProtocolError(`more than ${MAX_REDIRECTS} redirects starting at ${url}`);
+}
+
+function resolveLocation(location: string, base: string): string {
+  const next = new URL(location, base);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new ProtocolError(`redirect to unsupported URL ${next.href}`);
+  }
+  return next.href;
+}
+
+function withoutCredentials(headers: Headers): Headers {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name)));
+}
+
+/** Exponential backoff with jitter: about 250 ms, 500 ms, 1 s, ... capped at 10 s. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(10_000, 250 * 2 ** (attempt - 1));
+  return Math.round(base * (0.5 + random() / 2));
+}

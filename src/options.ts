@@ -1,0 +1,123 @@
+import { resolve } from 'node:path';
+import { UsageError } from './errors.js';
+import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm } from './merger.js';
+import type { Headers } from './http.js';
+import { VERSION } from './version.js';
+
+export const DEFAULT_CONNECTIONS = 8;
+export const MAX_CONNECTIONS = 64;
+export const DEFAULT_MIN_SEGMENT_SIZE = 1 << 20;
+export const DEFAULT_RETRIES = 5;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Options of `download()`; each mirrors a CLI flag. */
+export interface DownloadOptions {
+  url: string;
+  /** Output file path (relative to `dir`); default: from Content-Disposition or the URL. */
+  output?: string;
+  /** Directory for the output; default: the current directory. */
+  dir?: string;
+  /** Parallel connections, 1..64; default 8. */
+  connections?: number;
+  /** Smallest range worth its own request, in bytes; default 1 MiB. */
+  minSegmentSize?: number;
+  /** Expected digest as `algo=hex` (sha256, sha512, sha1, md5). */
+  checksum?: string;
+  /** Retries per range after a network error or a 5xx; default 5. */
+  retries?: number;
+  /** Connect and idle timeout in milliseconds; default 30 s. */
+  timeoutMs?: number;
+  /** Extra request headers. */
+  headers?: Headers;
+  userAgent?: string;
+  /** Skip TLS certificate verification. */
+  insecure?: boolean;
+  /** Replace an existing complete output file. */
+  overwrite?: boolean;
+  /** Discard any partial download and start over. */
+  restart?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Options checked and completed with defaults. */
+export interface Settings {
+  url: string;
+  output: string | undefined;
+  dir: string;
+  connections: number;
+  minSegmentSize: number;
+  checksum: Checksum | undefined;
+  retries: number;
+  timeoutMs: number;
+  headers: Headers;
+  insecure: boolean;
+  overwrite: boolean;
+  restart: boolean;
+}
+
+export function resolveSettings(options: DownloadOptions): Settings {
+  const connections = options.connections ?? DEFAULT_CONNECTIONS;
+  if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
+    throw new UsageError(`invalid connection count '${connections}': use a whole number from 1 to ${MAX_CONNECTIONS}`);
+  }
+  return {
+    url: checkUrl(options.url),
+    output: options.output,
+    dir: resolve(options.dir ?? '.'),
+    connections,
+    minSegmentSize: positiveInteger(options.minSegmentSize ?? DEFAULT_MIN_SEGMENT_SIZE, 'minimum segment size', 1),
+    checksum: options.checksum === undefined ? undefined : parseChecksum(options.checksum),
+    retries: positiveInteger(options.retries ?? DEFAULT_RETRIES, 'retry count', 0),
+    timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeout', 1),
+    headers: requestHeaders(options.headers ?? {}, options.userAgent),
+    insecure: options.insecure ?? false,
+    overwrite: options.overwrite ?? false,
+    restart: options.restart ?? false,
+  };
+}
+
+function positiveInteger(value: number, what: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`invalid ${what} '${value}'`);
+  return value;
+}
+
+export function checkUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`invalid URL '${text}': give a full http:// or https:// URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`unsupported URL scheme '${url.protocol}' in '${text}': only http and https`);
+  }
+  return url.href;
+}
+
+export function parseChecksum(text: string): Checksum {
+  const [name = '', hex = ''] = text.split('=', 2);
+  const algorithm = name.toLowerCase() as ChecksumAlgorithm;
+  const length = CHECKSUM_ALGORITHMS[algorithm];
+  if (!length || !new RegExp(`^[0-9a-fA-F]{${length}}$`).test(hex)) {
+    throw new UsageError(`invalid checksum '${text}': use ALGO=HEX with ALGO one of ${Object.keys(CHECKSUM_ALGORITHMS).join(', ')}`);
+  }
+  return { algorithm, expected: hex.toLowerCase() };
+}
+
+/** rangeget owns these; a user value would break ranged requests. */
+const RESERVED_HEADERS = ['range', 'if-range', 'accept-encoding', 'host', 'content-length', 'transfer-encoding', 'connection'];
+
+/** Lowercase names (undici merges by exact name), identity encoding, and a user agent. */
+export function requestHeaders(extra: Headers, userAgent: string | undefined): Headers {
+  const headers: Headers = { 'user-agent': userAgent ?? `rangeget/${VERSION}` };
+  for (const [name, value] of Object.entries(extra)) {
+    const key = name.trim().toLowerCase();
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || /[\r\n\0]/.test(value)) {
+      throw new UsageError(`invalid header '${name}: ${value}': use 'Name: value'`);
+    }
+    if (RESERVED_HEADERS.includes(key)) throw new UsageError(`header '${name}' is set by rangeget and cannot be overridden`);
+    headers[key] = value.trim();
+  }
+  headers['accept-encoding'] = 'identity';
+  return headers;
+}

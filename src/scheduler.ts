@@ -1,0 +1,87 @@
+import type { ByteRange } from './range.js';
+
+/**
+ * One contiguous piece of the file that one connection fetches front to back.
+ * All counters are byte offsets relative to `start`, so each is a prefix of the segment:
+ *   durable ≤ written ≤ received ≤ end - start.
+ */
+export interface Segment {
+  readonly start: number;
+  /** One past the last byte. Shrinks when another connection steals the upper half. */
+  end: number;
+  /** Received from the network, including bytes still buffered in memory. */
+  received: number;
+  /** Handed to write() and completed: in the page cache, safe from a killed process. */
+  written: number;
+  /** Covered by a completed fdatasync: safe from a power cut. */
+  durable: number;
+  /** A connection is fetching this segment now. */
+  active: boolean;
+}
+
+export function newSegment(range: ByteRange, done = 0, durable = 0): Segment {
+  return { start: range.start, end: range.end, received: done, written: done, durable, active: false };
+}
+
+/** Bytes this segment still has to receive. */
+export function unreceived(segment: Segment): number {
+  return segment.end - segment.start - segment.received;
+}
+
+/**
+ * Splits `size` bytes into at most `connections` near-equal ranges of at least
+ * `minSegmentSize` bytes each (one range when the file is smaller), never more ranges than bytes.
+ */
+export function splitIntoRanges(size: number, connections: number, minSegmentSize: number): ByteRange[] {
+  if (size === 0) return [];
+  const count = Math.max(1, Math.min(connections, Math.floor(size / minSegmentSize), size));
+  const bounds = Array.from({ length: count + 1 }, (_, i) => Math.floor((i * size) / count));
+  return bounds.slice(0, -1).map((start, i) => ({ start, end: bounds[i + 1]! }));
+}
+
+/**
+ * Decides which bytes each free connection fetches next. Pure bookkeeping over plain
+ * segments: no sockets, no files.
+ */
+export class Scheduler {
+  readonly segments: Segment[];
+
+  constructor(segments: Segment[], private readonly minSegmentSize: number) {
+    this.segments = [...segments].sort((a, b) => a.start - b.start);
+  }
+
+  /**
+   * Work for a free connection: an idle unfinished segment, or else the upper half of the
+   * largest range still being fetched (work stealing) when that half is at least the minimum
+   * segment size. The victim's `end` shrinks, so its connection stops at the split point.
+   */
+  claim(): Segment | undefined {
+    const idle = this.segments.find((s) => !s.active && unreceived(s) > 0);
+    const claimed = idle ?? this.steal();
+    if (claimed) claimed.active = true;
+    return claimed;
+  }
+
+  /** The connection working on `segment` stopped; whatever it did not write is to be fetched again. */
+  release(segment: Segment): void {
+    segment.active = false;
+    segment.received = segment.written;
+  }
+
+  get complete(): boolean {
+    return this.segments.every((s) => s.written === s.end - s.start);
+  }
+
+  private steal(): Segment | undefined {
+    let victim: Segment | undefined;
+    for (const s of this.segments) {
+      if (s.active && (!victim || unreceived(s) > unreceived(victim))) victim = s;
+    }
+    if (!victim || unreceived(victim) < 2 * this.minSegmentSize) return undefined;
+    const split = victim.start + victim.received + Math.ceil(unreceived(victim) / 2);
+    const stolen = newSegment({ start: split, end: victim.end });
+    victim.end = split;
+    this.segments.splice(this.segments.indexOf(victim) + 1, 0, stolen);
+    return stolen;
+  }
+}
