@@ -3,9 +3,11 @@ import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
-import { AbortedError, LocalIoError, OutputExistsError, ManifestError, UsageError, localIoError } from './errors.js';
+import {
+  AbortedError, LocalIoError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, UsageError, localIoError,
+} from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
-import { fetchSegment, RangeIgnoredError } from './fetcher.js';
+import { fetchSegment } from './fetcher.js';
 import { backoffMs, isRetryable } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -36,6 +38,8 @@ interface Paths {
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+/** An attempt that delivered this much before failing resets the range's retry count. */
+const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 /** A server that answers 200 to ranges, or a file that keeps changing, gets this many fresh starts. */
 const MAX_FRESH_STARTS = 2;
 
@@ -91,7 +95,7 @@ class DownloadRun {
       try {
         return await this.transfer(plan, paths, manifest);
       } catch (err) {
-        if (!(err instanceof RangeIgnoredError) || freshStarts >= MAX_FRESH_STARTS) throw err;
+        if (!(err instanceof RangeIgnoredError || err instanceof RemoteChangedError) || freshStarts >= MAX_FRESH_STARTS) throw err;
         plan = await this.replan(plan, err);
         manifest = undefined;
       }
@@ -117,11 +121,9 @@ class DownloadRun {
     return manifest;
   }
 
-  /** After a 200 to a ranged request: the file changed (plan again) or the server ignores ranges. */
-  private async replan(plan: Plan, err: RangeIgnoredError): Promise<Plan> {
-    const changed = (plan.etag !== null && err.etag !== null && plan.etag !== err.etag)
-      || (plan.lastModified !== null && err.lastModified !== null && plan.lastModified !== err.lastModified);
-    if (!changed) {
+  /** The file changed (discard, plan again) or the server ignores ranges (one connection from byte 0). */
+  private async replan(plan: Plan, err: RangeIgnoredError | RemoteChangedError): Promise<Plan> {
+    if (err instanceof RangeIgnoredError) {
       this.emit({ type: 'notice', message: 'the server ignores Range requests; downloading on one connection from the start' });
       return { ...plan, ranges: false };
     }
@@ -161,6 +163,7 @@ class DownloadRun {
 
   private async fetchRanges(plan: Plan, paths: Paths, segments: Segment[], fd: number): Promise<void> {
     const scheduler = new Scheduler(segments, this.settings.minSegmentSize);
+    scheduler.spread(this.settings.connections);
     const header = { url: plan.url, finalUrl: plan.finalUrl, size: plan.size!, etag: plan.etag, lastModified: plan.lastModified };
     const stopper = new Stopper();
     const manifestFailed = (err: unknown) => stopper.fail(localIoError(err, paths.manifest));
@@ -220,14 +223,14 @@ class DownloadRun {
       try {
         await fetchSegment({
           dispatcher: this.agent, url: plan.finalUrl, headers: this.settings.headers, segment, ranged: plan.ranges,
-          ifRange: ifRangeValue(plan), size: plan.size, writer: new SegmentWriter(fd, segment, onWritten), signal,
+          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, onWritten), signal,
         });
         return;
       } catch (err) {
         if (err instanceof Error && 'errno' in err) throw localIoError(err, paths.part);
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
-        failures = segment.written > writtenBefore ? 1 : failures + 1;
+        failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
         if (signal.aborted || !isRetryable(err) || failures > this.settings.retries) throw err;
         const delayMs = backoffMs(failures);
         this.retries++;

@@ -60,6 +60,24 @@ export class ProtocolError extends RangegetError {
   readonly exitCode = ExitCode.network;
 }
 
+/** A response came from another version of the file (its ETag or Last-Modified differs). */
+export class RemoteChangedError extends RangegetError {
+  readonly code = 'ECHANGED';
+  readonly exitCode = ExitCode.network;
+  constructor() {
+    super('the remote file changed while it was being downloaded');
+  }
+}
+
+/** A ranged request was answered with the whole file (200): the server ignores Range. */
+export class RangeIgnoredError extends RangegetError {
+  readonly code = 'ENORANGE';
+  readonly exitCode = ExitCode.network;
+  constructor() {
+    super('the server answered a ranged request with the whole file (200)');
+  }
+}
+
 /** The finished file does not match `--checksum`. */
 export class IntegrityError extends RangegetError {
   readonly code = 'EINTEGRITY';

@@ -1,17 +1,10 @@
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { AbortedError, HttpError, NetworkError, ProtocolError } from './errors.js';
+import { AbortedError, HttpError, NetworkError, ProtocolError, RangeIgnoredError, RemoteChangedError } from './errors.js';
 import { headerValue, toNetworkError, type Headers } from './http.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
 import type { SegmentWriter } from './writer.js';
-
-/** A 200 answered a ranged request: the server ignores Range, or the file changed (see the validators). */
-export class RangeIgnoredError extends Error {
-  constructor(readonly etag: string | null, readonly lastModified: string | null) {
-    super('the server answered a ranged request with the whole file (200)');
-  }
-}
 
 export interface FetchJob {
   dispatcher: Dispatcher;
@@ -21,6 +14,9 @@ export interface FetchJob {
   /** Ask for the segment's missing bytes with Range/If-Range and accept only the exact 206. */
   ranged: boolean;
   ifRange: string | undefined;
+  /** Validators of the version being downloaded; a response naming others is from another version. */
+  etag: string | null;
+  lastModified: string | null;
   /** Total size of the file, when known; a 206 must name the same total. */
   size: number | undefined;
   writer: SegmentWriter;
@@ -129,13 +125,19 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     if (encoding && encoding !== 'identity') {
       return new ProtocolError(`the server sent a ${encoding}-encoded body despite accept-encoding: identity`);
     }
-    if (status === 200 && this.job.ranged) {
-      return new RangeIgnoredError(headerValue(headers, 'etag') ?? null, headerValue(headers, 'last-modified') ?? null);
-    }
+    if ((status === 200 || status === 206) && this.otherVersion(headers)) return new RemoteChangedError();
+    if (status === 200 && this.job.ranged) return new RangeIgnoredError();
     if (status === 200 && !this.job.ranged) return this.requested.start === 0 ? undefined : new ProtocolError('a 200 body can only be written at offset 0');
     if (status !== 206) return new HttpError(status, this.job.url);
     if (!this.job.ranged) return new ProtocolError('the server sent 206 to a request without Range');
     return this.checkContentRange(headerValue(headers, 'content-range'));
+  }
+
+  private otherVersion(headers: IncomingHttpHeaders): boolean {
+    const etag = headerValue(headers, 'etag');
+    const lastModified = headerValue(headers, 'last-modified');
+    return (this.job.etag !== null && etag !== undefined && etag !== this.job.etag)
+      || (this.job.lastModified !== null && lastModified !== undefined && lastModified !== this.job.lastModified);
   }
 
   private checkContentRange(value: string | undefined): Error | undefined {

@@ -50,7 +50,7 @@ export async function makePlan(dispatcher: Dispatcher, url: string, headers: Hea
 
 async function probe(dispatcher: Dispatcher, url: string, headers: Headers, headSize: number | undefined, notes: string[]): Promise<Plan> {
   const { url: finalUrl, response } = await requestFollowingRedirects(dispatcher, url, 'GET', { ...headers, range: 'bytes=0-0' });
-  response.body.destroy();
+  await response.body.dump();
   const { statusCode, headers: got } = response;
   const contentRange = parseContentRange(headerValue(got, 'content-range'));
   if (statusCode === 206 && contentRange?.range.start === 0 && contentRange.range.end === 1) {

@@ -62,6 +62,19 @@ export class Scheduler {
     return claimed;
   }
 
+  /**
+   * Splits idle work until each of `connections` has a piece (as far as the minimum segment
+   * size allows), so that resuming with more connections than ranges does not start with steals.
+   */
+  spread(connections: number): void {
+    for (;;) {
+      const idle = this.segments.filter((s) => !s.active && unreceived(s) > 0);
+      if (idle.length >= connections) return;
+      const largest = idle.reduce<Segment | undefined>((a, s) => (!a || unreceived(s) > unreceived(a) ? s : a), undefined);
+      if (!largest || !this.split(largest)) return;
+    }
+  }
+
   /** The connection working on `segment` stopped; whatever it did not write is to be fetched again. */
   release(segment: Segment): void {
     segment.active = false;
@@ -77,11 +90,16 @@ export class Scheduler {
     for (const s of this.segments) {
       if (s.active && (!victim || unreceived(s) > unreceived(victim))) victim = s;
     }
-    if (!victim || unreceived(victim) < 2 * this.minSegmentSize) return undefined;
-    const split = victim.start + victim.received + Math.ceil(unreceived(victim) / 2);
-    const stolen = newSegment({ start: split, end: victim.end });
-    victim.end = split;
-    this.segments.splice(this.segments.indexOf(victim) + 1, 0, stolen);
-    return stolen;
+    return victim && this.split(victim);
+  }
+
+  /** Cuts off the upper half of `segment`'s unreceived bytes as a new segment, if both halves are big enough. */
+  private split(segment: Segment): Segment | undefined {
+    if (unreceived(segment) < 2 * this.minSegmentSize) return undefined;
+    const at = segment.start + segment.received + Math.ceil(unreceived(segment) / 2);
+    const upper = newSegment({ start: at, end: segment.end });
+    segment.end = at;
+    this.segments.splice(this.segments.indexOf(segment) + 1, 0, upper);
+    return upper;
   }
 }

@@ -1,0 +1,276 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { download } from '../src/download.js';
+import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError } from '../src/errors.js';
+import type { DownloadEvent } from '../src/events.js';
+import type { DownloadOptions } from '../src/options.js';
+import { sha256, testData, TestServer, type Behaviour } from './support/test-server.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+let dir: string;
+let server: TestServer | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rangeget-dl-'));
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function serve(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {
+  server = await TestServer.start(data, behaviour);
+  return server;
+}
+
+function get(url: string, options: Partial<DownloadOptions> & { onEvent?: (e: DownloadEvent) => void } = {}) {
+  return download({ url, dir, output: 'out.bin', minSegmentSize: 64 * KiB, retries: 2, timeoutMs: 5000, ...options });
+}
+
+async function outputSha(name = 'out.bin'): Promise<string> {
+  return sha256(await readFile(join(dir, name)));
+}
+
+/** The directory holds exactly these names: no stray part files, manifests or temp files. */
+async function expectFiles(...names: string[]): Promise<void> {
+  expect((await readdir(dir)).sort()).toEqual(names.sort());
+}
+
+describe('download', () => {
+  it('fetches a file over several connections, byte for byte', async () => {
+    const data = testData(3 * MiB + 123);
+    const s = await serve(data);
+    const result = await get(s.url(), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result).toMatchObject({ bytes: data.length, resumedBytes: 0 });
+    expect(result.connections).toBeGreaterThan(1);
+    const ranged = s.requests.filter((r) => r.method === 'GET' && r.range);
+    expect(ranged.length).toBeGreaterThanOrEqual(4);
+    expect(ranged.every((r) => r.ifRange === s.requests[0] && undefined || r.ifRange?.startsWith('"'))).toBe(true);
+    await expectFiles('out.bin');
+  });
+
+  it('names the file from Content-Disposition, sanitised, inside the directory', async () => {
+    const s = await serve(testData(1000), { contentDisposition: 'attachment; filename="../../evil.sh"' });
+    await download({ url: s.url('/x/y'), dir });
+    await expectFiles('evil.sh');
+  });
+
+  it('names the file from the URL when the server does not', async () => {
+    const s = await serve(testData(1000));
+    await download({ url: s.url('/path/my%20data.bin'), dir });
+    await expectFiles('my data.bin');
+  });
+
+  it.each([0, 1, 2, 1000])('handles a %d-byte file', async (size) => {
+    const data = testData(size);
+    const s = await serve(data);
+    await get(s.url(), { connections: 8, minSegmentSize: 1 });
+    expect(await outputSha()).toBe(sha256(data));
+    await expectFiles('out.bin');
+  });
+
+  it('handles N larger than the size and sizes not divisible by N', async () => {
+    const data = testData(7);
+    const s = await serve(data);
+    await get(s.url(), { connections: 64, minSegmentSize: 1 });
+    expect(await outputSha()).toBe(sha256(data));
+    const odd = testData(1_000_003);
+    s.setFile(odd);
+    await get(s.url(), { connections: 7, minSegmentSize: 1, output: 'odd.bin' });
+    expect(await outputSha('odd.bin')).toBe(sha256(odd));
+  });
+
+  it('uses one connection when the server has no ranges', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { ranges: false });
+    const result = await get(s.url(), { connections: 8 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.connections).toBe(1);
+    expect(s.requests.filter((r) => r.method === 'GET' && r.range && r.range !== 'bytes=0-0')).toHaveLength(0);
+  });
+
+  it('probes with a ranged GET when Accept-Ranges is missing, and still splits', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { hideAcceptRanges: true });
+    const result = await get(s.url(), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.connections).toBeGreaterThan(1);
+  });
+
+  it('probes with a ranged GET when HEAD is refused', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { headStatus: 405 });
+    const notices: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(notices.join('\n')).toMatch(/HEAD answered 405/);
+  });
+
+  it('streams to the end when there is no Content-Length', async () => {
+    const data = testData(MiB + 5);
+    const s = await serve(data, { noLength: true });
+    const result = await get(s.url());
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.bytes).toBe(data.length);
+    await expectFiles('out.bin');
+  });
+
+  it('follows redirects and sends data requests to the final URL', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { redirects: { '/a': '/b', '/b': '/file.bin' } });
+    await get(s.url('/a'), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+    const ranged = s.requests.filter((r) => r.method === 'GET' && r.range && r.range !== 'bytes=0-0');
+    expect(ranged.every((r) => r.path === '/file.bin')).toBe(true);
+  });
+
+  it('refuses a redirect loop', async () => {
+    const s = await serve(testData(10), { redirects: { '/a': '/b', '/b': '/a' } });
+    await expect(get(s.url('/a'))).rejects.toThrow(/redirect loop/);
+    await expectFiles();
+  });
+
+  it('falls back to one connection from byte 0 when the server ignores Range', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { ignoreRange: true });
+    const notices: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(notices.join('\n')).toMatch(/ignores Range/);
+  });
+
+  it('rejects a wrong Content-Range before writing, and leaves no final file', async () => {
+    const s = await serve(testData(MiB), { wrongContentRange: true });
+    await expect(get(s.url(), { connections: 4 })).rejects.toThrow(ProtocolError);
+    expect(await readdir(dir)).not.toContain('out.bin');
+  });
+
+  it('retries a connection reset mid-body from where it stopped', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { resetAfter: 100 * KiB, resets: 2 });
+    const retries: DownloadEvent[] = [];
+    const result = await get(s.url(), { connections: 2, onEvent: (e) => e.type === 'retry' && retries.push(e) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBe(2);
+    expect(retries[0]).toMatchObject({ type: 'retry', attempt: 1 });
+    expect(s.bodyBytesSent).toBeLessThan(data.length + 300 * KiB);
+  });
+
+  it('gives up after --retries and keeps the partial download', async () => {
+    const s = await serve(testData(MiB), { resetAfter: 10, resets: 100 });
+    await expect(get(s.url(), { connections: 1, retries: 1 })).rejects.toThrow(/ENETWORK|closed|socket|other side/i);
+    await expectFiles('out.bin.part', 'out.bin.part.json');
+  });
+
+  it('fails fast on a 404 with the status', async () => {
+    const s = await serve(testData(10), { status: 404 });
+    const err = await get(s.url()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpError);
+    expect(err).toMatchObject({ status: 404, exitCode: 3 });
+    await expectFiles();
+  });
+
+  it('verifies --checksum and keeps no final file on a mismatch', async () => {
+    const data = testData(MiB);
+    const s = await serve(data);
+    await get(s.url(), { checksum: `sha256=${sha256(data)}` });
+    await expect(get(s.url(), { output: 'bad.bin', checksum: `sha256=${'0'.repeat(64)}` })).rejects.toThrow(IntegrityError);
+    await expectFiles('out.bin', 'bad.bin.part', 'bad.bin.part.json');
+  });
+
+  it('never overwrites an existing file unless asked', async () => {
+    const data = testData(1000);
+    const s = await serve(data);
+    await writeFile(join(dir, 'out.bin'), 'precious');
+    await expect(get(s.url())).rejects.toThrow(OutputExistsError);
+    expect(await readFile(join(dir, 'out.bin'), 'utf8')).toBe('precious');
+    await get(s.url(), { overwrite: true });
+    expect(await outputSha()).toBe(sha256(data));
+  });
+});
+
+describe('resume', () => {
+  /** Starts a throttled download and aborts it once `fraction` of the file is written. */
+  async function interrupted(url: string, size: number, fraction: number, options: Partial<DownloadOptions> = {}): Promise<void> {
+    const controller = new AbortController();
+    const run = get(url, {
+      ...options,
+      signal: controller.signal,
+      onEvent: (e) => e.type === 'progress' && e.bytes >= fraction * size && controller.abort(),
+    });
+    await expect(run).rejects.toThrow(/interrupted/);
+    await expectFiles('out.bin.part', 'out.bin.part.json');
+  }
+
+  const SLOW = 256 * KiB;
+
+  it('continues from where it stopped, with a different connection count', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: SLOW });
+    await interrupted(s.url(), data.length, 0.3, { connections: 4 });
+    const sentBefore = s.bodyBytesSent;
+    const result = await get(s.url(), { connections: 7 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.resumedBytes).toBeGreaterThan(0.25 * data.length);
+    expect(s.bodyBytesSent - sentBefore).toBeLessThan(1.05 * (data.length - result.resumedBytes));
+    await expectFiles('out.bin');
+  });
+
+  it('starts over, saying so, when the file changed between runs', async () => {
+    const s = await serve(testData(4 * MiB), { bytesPerSecond: SLOW });
+    await interrupted(s.url(), 4 * MiB, 0.3, { connections: 4 });
+    const changed = testData(4 * MiB);
+    s.setFile(changed);
+    s.behaviour.bytesPerSecond = undefined;
+    const notices: string[] = [];
+    const result = await get(s.url(), { onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    expect(await outputSha()).toBe(sha256(changed));
+    expect(result.resumedBytes).toBe(0);
+    expect(notices.join('\n')).toMatch(/changed.*starting over/);
+  });
+
+  it.each([
+    ['answers If-Range with 200', {}],
+    ['ignores If-Range but sends the new ETag', { ignoreIfRange: true }],
+  ])('starts over when the file changes during the download and the server %s', async (_, behaviour) => {
+    const s = await serve(testData(4 * MiB), { bytesPerSecond: 2 * SLOW, ...behaviour });
+    const changed = testData(4 * MiB);
+    const notices: string[] = [];
+    await get(s.url(), {
+      connections: 4,
+      onEvent: (e) => {
+        if (e.type === 'notice') notices.push(e.message);
+        if (e.type === 'progress' && e.bytes > MiB && !notices.length) {
+          s.setFile(changed);
+          s.dropConnections();
+          notices.push('swapped');
+        }
+      },
+    });
+    expect(await outputSha()).toBe(sha256(changed));
+    expect(notices.join('\n')).toMatch(/changed while it was being downloaded|changed during the download/);
+  });
+
+  it('refuses a manifest left by a download of another URL', async () => {
+    const s = await serve(testData(2 * MiB), { bytesPerSecond: SLOW });
+    await interrupted(s.url('/one.bin'), 2 * MiB, 0.3);
+    await expect(get(s.url('/two.bin'))).rejects.toThrow(ManifestError);
+    s.behaviour.bytesPerSecond = undefined;
+    await get(s.url('/two.bin'), { restart: true });
+    await expectFiles('out.bin');
+  });
+
+  it('reports a corrupt manifest with its path and --restart', async () => {
+    const s = await serve(testData(1000));
+    await writeFile(join(dir, 'out.bin.part.json'), '{"format":"rangeget-manifest","vers');
+    await expect(get(s.url())).rejects.toThrow(/out\.bin\.part\.json.*--restart/);
+    await get(s.url(), { restart: true });
+    await expectFiles('out.bin');
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { newSegment, Scheduler, splitIntoRanges, unreceived } from '../src/scheduler.js';
+
+const MiB = 2 ** 20;
+
+describe('splitIntoRanges', () => {
+  it('splits evenly and tiles the file exactly', () => {
+    expect(splitIntoRanges(8 * MiB, 4, MiB)).toEqual([
+      { start: 0, end: 2 * MiB }, { start: 2 * MiB, end: 4 * MiB },
+      { start: 4 * MiB, end: 6 * MiB }, { start: 6 * MiB, end: 8 * MiB },
+    ]);
+  });
+
+  it('handles a size not divisible by N', () => {
+    const ranges = splitIntoRanges(10, 3, 1);
+    expect(ranges).toEqual([{ start: 0, end: 3 }, { start: 3, end: 6 }, { start: 6, end: 10 }]);
+  });
+
+  it('never makes ranges smaller than the minimum segment size, but at least one', () => {
+    expect(splitIntoRanges(3 * MiB, 8, MiB)).toHaveLength(3);
+    expect(splitIntoRanges(100, 8, MiB)).toEqual([{ start: 0, end: 100 }]);
+  });
+
+  it('never makes more ranges than bytes', () => {
+    expect(splitIntoRanges(3, 64, 1)).toEqual([{ start: 0, end: 1 }, { start: 1, end: 2 }, { start: 2, end: 3 }]);
+    expect(splitIntoRanges(1, 8, 1)).toEqual([{ start: 0, end: 1 }]);
+    expect(splitIntoRanges(0, 8, 1)).toEqual([]);
+  });
+});
+
+describe('Scheduler', () => {
+  const segmentsOf = (size: number, n: number, min: number) => splitIntoRanges(size, n, min).map((r) => newSegment(r));
+
+  it('hands out idle segments first, in file order', () => {
+    const scheduler = new Scheduler(segmentsOf(4 * MiB, 2, MiB), MiB);
+    expect(scheduler.claim()?.start).toBe(0);
+    expect(scheduler.claim()?.start).toBe(2 * MiB);
+  });
+
+  it('steals the upper half of the largest remaining range', () => {
+    const scheduler = new Scheduler(segmentsOf(16 * MiB, 2, MiB), MiB);
+    const a = scheduler.claim()!;
+    const b = scheduler.claim()!;
+    a.received = 2 * MiB;
+    b.received = 6 * MiB;
+    const stolen = scheduler.claim()!;
+    expect(stolen).toMatchObject({ start: 5 * MiB, end: 8 * MiB, received: 0, active: true });
+    expect(a.end).toBe(5 * MiB);
+    expect(scheduler.segments.map((s) => s.start)).toEqual([0, 5 * MiB, 8 * MiB]);
+  });
+
+  it('does not steal below twice the minimum segment size', () => {
+    const scheduler = new Scheduler(segmentsOf(4 * MiB, 1, MiB), MiB);
+    const only = scheduler.claim()!;
+    only.received = 2 * MiB + 1;
+    expect(scheduler.claim()).toBeUndefined();
+    only.received = 2 * MiB;
+    expect(scheduler.claim()).toMatchObject({ start: 3 * MiB, end: 4 * MiB });
+  });
+
+  it('splits at the received point, so bytes held in memory are never handed out twice', () => {
+    const scheduler = new Scheduler(segmentsOf(10 * MiB, 1, MiB), MiB);
+    const only = scheduler.claim()!;
+    only.received = 4 * MiB;
+    only.written = 1 * MiB;
+    const stolen = scheduler.claim()!;
+    expect(stolen.start).toBe(7 * MiB);
+    expect(unreceived(only)).toBe(3 * MiB);
+  });
+
+  it('puts unwritten bytes back on release and is complete only when all is written', () => {
+    const scheduler = new Scheduler(segmentsOf(2 * MiB, 1, MiB), MiB);
+    const only = scheduler.claim()!;
+    only.received = 2 * MiB;
+    only.written = MiB;
+    scheduler.release(only);
+    expect(only).toMatchObject({ received: MiB, active: false });
+    expect(scheduler.complete).toBe(false);
+    expect(scheduler.claim()).toBe(only);
+    only.received = only.written = 2 * MiB;
+    expect(scheduler.complete).toBe(true);
+  });
+
+  it('spreads idle work over more connections before any request is sent', () => {
+    const segments = [newSegment({ start: 0, end: 8 * MiB }, 4 * MiB), newSegment({ start: 8 * MiB, end: 10 * MiB })];
+    const scheduler = new Scheduler(segments, MiB);
+    scheduler.spread(4);
+    expect(scheduler.segments.map((s) => [s.start, s.end, s.received])).toEqual([
+      [0, 5 * MiB, 4 * MiB], [5 * MiB, 6 * MiB, 0], [6 * MiB, 8 * MiB, 0], [8 * MiB, 10 * MiB, 0],
+    ]);
+    scheduler.spread(64);
+    expect(scheduler.segments).toHaveLength(6);
+  });
+
+  it('resumed segments continue from their offsets, with any connection count', () => {
+    const segments = [newSegment({ start: 0, end: 10 }, 10), newSegment({ start: 10, end: 20 }, 4)];
+    const scheduler = new Scheduler(segments, 1);
+    expect(scheduler.claim()).toMatchObject({ start: 10, received: 4 });
+    expect(scheduler.claim()).toMatchObject({ start: 17, end: 20 });
+  });
+});

@@ -1,0 +1,147 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
+
+/** Misbehaviours the test server can switch on, one at a time or together. */
+export interface Behaviour {
+  /** Per-response speed cap, bytes per second. */
+  bytesPerSecond?: number;
+  /** Honour Range and advertise it (default true). */
+  ranges?: boolean;
+  /** Honour Range but do not send Accept-Ranges. */
+  hideAcceptRanges?: boolean;
+  /** Answer HEAD with this status and no body. */
+  headStatus?: number;
+  /** No Content-Length anywhere: HEAD without it, GET chunked, Range ignored. */
+  noLength?: boolean;
+  /** Advertise ranges but answer every GET with the whole file (200). */
+  ignoreRange?: boolean;
+  /** Answer ranges with a Content-Range one byte off. */
+  wrongContentRange?: boolean;
+  /** Cut the connection after this many body bytes, for the next `resets` responses. */
+  resetAfter?: number;
+  resets?: number;
+  /** Paths that redirect (302) to the file. */
+  redirects?: Record<string, string>;
+  contentDisposition?: string;
+  /** Serve ranges even when If-Range names another version (a broken cache). */
+  ignoreIfRange?: boolean;
+  /** Answer every request with this status and no body. */
+  status?: number;
+}
+
+export interface RequestLog {
+  method: string;
+  path: string;
+  range: string | undefined;
+  ifRange: string | undefined;
+}
+
+/** A real HTTP server on 127.0.0.1 serving one in-memory file at any path. */
+export class TestServer {
+  behaviour: Behaviour = {};
+  bodyBytesSent = 0;
+  readonly requests: RequestLog[] = [];
+  private file: ServedFile = { data: Buffer.alloc(0) };
+  private server: LocalServer | undefined;
+
+  static async start(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {
+    const server = new TestServer();
+    server.setFile(data);
+    server.behaviour = behaviour;
+    server.server = await listenLocal((req, res) => server.handle(req, res));
+    return server;
+  }
+
+  /** Replaces the served file; the ETag follows the content, as on a real server. */
+  setFile(data: Buffer): void {
+    this.file = { data, etag: `"${sha256(data).slice(0, 16)}"`, lastModified: new Date(0).toUTCString() };
+  }
+
+  url(path = '/file.bin'): string {
+    return `${this.server!.url}${path}`;
+  }
+
+  /** Cuts every open connection, as a server restart would. */
+  dropConnections(): void {
+    this.server!.server.closeAllConnections();
+  }
+
+  close(): Promise<void> {
+    return this.server!.close();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const b = this.behaviour;
+    this.requests.push({ method: req.method!, path: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
+    this.countBody(res);
+    const target = b.redirects?.[req.url!];
+    if (target) return void res.writeHead(302, { location: target }).end();
+    if (b.status) return void res.writeHead(b.status).end();
+    if (b.contentDisposition) res.setHeader('content-disposition', b.contentDisposition);
+    if (req.method === 'HEAD' && b.headStatus) return void res.writeHead(b.headStatus).end();
+    if (b.noLength) return this.sendWithoutLength(req, res);
+    if (b.resetAfter !== undefined && (b.resets ?? 0) > 0 && req.method === 'GET' && req.headers.range !== 'bytes=0-0') {
+      b.resets!--;
+      return this.sendThenReset(req, res, b.resetAfter);
+    }
+    if (b.wrongContentRange && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendWrongRange(req, res);
+    const ignore = b.ignoreRange && req.method === 'GET' && req.headers.range !== 'bytes=0-0';
+    if (ignore) res.setHeader('accept-ranges', 'bytes');
+    if (b.ignoreIfRange) delete req.headers['if-range'];
+    if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
+    serveFile(req, res, this.file, { bytesPerSecond: b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore });
+  }
+
+  private dropHeader(res: ServerResponse, name: string): void {
+    const setHeader = res.setHeader.bind(res);
+    res.setHeader = ((key: string, value: string | number | readonly string[]) =>
+      key.toLowerCase() === name ? res : setHeader(key, value)) as typeof res.setHeader;
+  }
+
+  private countBody(res: ServerResponse): void {
+    const write = res.write.bind(res) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+    res.write = ((chunk: Buffer, ...rest: unknown[]) => {
+      this.bodyBytesSent += chunk.length;
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+  }
+
+  private sendWithoutLength(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { etag: this.file.etag });
+    if (req.method === 'HEAD') return void res.end();
+    sendPaced(res, this.file.data, this.behaviour.bytesPerSecond);
+  }
+
+  private sendThenReset(req: IncomingMessage, res: ServerResponse, after: number): void {
+    const size = this.file.data.length;
+    const range = parseRangeRequest(req.headers.range, size);
+    const { start, end } = range && range !== 'unsatisfiable' ? range : { start: 0, end: size };
+    const headers: Record<string, string | number> = { 'content-length': end - start, etag: this.file.etag!, 'accept-ranges': 'bytes' };
+    if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
+    res.writeHead(range ? 206 : 200, headers);
+    res.write(this.file.data.subarray(start, Math.min(end, start + after)), () => setTimeout(() => res.socket?.destroy(), 20));
+  }
+
+  private sendWrongRange(req: IncomingMessage, res: ServerResponse): void {
+    const size = this.file.data.length;
+    const range = parseRangeRequest(req.headers.range, size);
+    if (!range || range === 'unsatisfiable') return void res.writeHead(416).end();
+    const shifted = { start: range.start + 1, end: Math.min(size, range.end + 1) };
+    res.writeHead(206, {
+      'content-range': `bytes ${shifted.start}-${shifted.end - 1}/${size}`,
+      'content-length': shifted.end - shifted.start,
+      etag: this.file.etag,
+    });
+    res.end(this.file.data.subarray(shifted.start, shifted.end));
+  }
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Random but reproducible-enough test data. */
+export function testData(size: number): Buffer {
+  return randomBytes(size);
+}

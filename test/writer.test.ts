@@ -1,0 +1,74 @@
+import { open, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newSegment } from '../src/scheduler.js';
+import { FLUSH_BYTES, HIGH_WATER_BYTES, SegmentWriter } from '../src/writer.js';
+
+describe('SegmentWriter', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rangeget-writer-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('writes each segment at its own offset and counts only completed writes', async () => {
+    const path = join(dir, 'f.part');
+    const file = await open(path, 'w+');
+    await file.truncate(20);
+    const a = newSegment({ start: 0, end: 10 });
+    const b = newSegment({ start: 10, end: 20 });
+    let writes = 0;
+    const wa = new SegmentWriter(file.fd, a, () => writes++);
+    const wb = new SegmentWriter(file.fd, b, () => writes++);
+    wb.push(Buffer.from('KLMNO'));
+    wa.push(Buffer.from('abc'));
+    wa.push(Buffer.from('defghij'));
+    expect(a.written).toBe(0);
+    await Promise.all([wa.flush(), wb.flush()]);
+    wb.push(Buffer.from('PQRST'));
+    await wb.flush();
+    await file.close();
+    expect(await readFile(path, 'latin1')).toBe('abcdefghijKLMNOPQRST');
+    expect([a.written, b.written]).toEqual([10, 10]);
+    expect(writes).toBe(3);
+  });
+
+  it('coalesces small chunks into large writes and asks to pause above the high-water mark', async () => {
+    const file = await open(join(dir, 'big.part'), 'w+');
+    const segment = newSegment({ start: 0, end: 4 * FLUSH_BYTES });
+    let writes = 0;
+    const writer = new SegmentWriter(file.fd, segment, () => writes++);
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let pauseAsked = false;
+    let pushed = 0;
+    for (; pushed < HIGH_WATER_BYTES + chunk.length; pushed += chunk.length) pauseAsked = !writer.push(chunk) || pauseAsked;
+    expect(pauseAsked).toBe(true);
+    const resumed = new Promise<void>((resolve) => writer.onDrain(resolve));
+    await writer.flush();
+    await resumed;
+    await file.close();
+    expect(segment.written).toBe(pushed);
+    expect(writes).toBeLessThanOrEqual(4);
+  });
+
+  it('writes a slow trickle within a fraction of a second', async () => {
+    const file = await open(join(dir, 'slow.part'), 'w+');
+    const segment = newSegment({ start: 0, end: 100 });
+    const writer = new SegmentWriter(file.fd, segment, () => {});
+    writer.push(Buffer.from('x'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(segment.written).toBe(1);
+    await file.close();
+  });
+
+  it('reports a write error from flush', async () => {
+    const file = await open(join(dir, 'ro.part'), 'w+');
+    const readOnly = await open(join(dir, 'ro.part'), 'r');
+    const writer = new SegmentWriter(readOnly.fd, newSegment({ start: 0, end: 10 }), () => {});
+    writer.push(Buffer.from('x'));
+    await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });
+    await readOnly.close();
+    await file.close();
+  });
+});
