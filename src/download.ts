@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
@@ -171,7 +172,7 @@ class DownloadRun {
     await checkpointer.checkpoint().catch((err: unknown) => { throw localIoError(err, paths.manifest); });
     checkpointer.start();
     try {
-      await this.runWorkers(scheduler, plan, paths, fd, stopper, () => checkpointer.noteProgress());
+      await this.runWorkers(scheduler, plan, paths, fd, stopper, (bytes) => checkpointer.noteProgress(bytes));
     } finally {
       await checkpointer.stop().catch(manifestFailed);
     }
@@ -189,7 +190,7 @@ class DownloadRun {
 
   private async runWorkers(
     work: Pick<Scheduler, 'claim' | 'release' | 'segments'>,
-    plan: Plan, paths: Paths, fd: number, stopper: Stopper, onWritten: () => void,
+    plan: Plan, paths: Paths, fd: number, stopper: Stopper, onWritten: (bytes: number) => void,
   ): Promise<void> {
     const onAbort = () => stopper.fail(new AbortedError());
     this.signal?.addEventListener('abort', onAbort, { once: true });
@@ -217,7 +218,7 @@ class DownloadRun {
     }
   }
 
-  private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: () => void): Promise<void> {
+  private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
       try {
@@ -265,6 +266,11 @@ class DownloadRun {
 class Stopper {
   private readonly controller = new AbortController();
   private error: unknown;
+
+  constructor() {
+    // Every connection listens for the stop; more than Node's default warning threshold of 10.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;

@@ -27,7 +27,7 @@ export class SegmentWriter {
   constructor(
     private readonly fd: number,
     private readonly segment: Segment,
-    private readonly onWritten: () => void,
+    private readonly onWritten: (bytes: number) => void,
   ) {}
 
   /** Queues bytes that follow everything queued before. Returns false when the caller should pause. */
@@ -75,7 +75,7 @@ export class SegmentWriter {
       return;
     }
     this.segment.written += written;
-    this.onWritten();
+    this.onWritten(written);
     if (this.buffered >= FLUSH_BYTES || this.due || this.idleWaiters.length > 0) this.writeBuffered();
     else if (this.buffered > 0) this.timer ??= setTimeout(() => this.writeBuffered(), FLUSH_AGE_MS);
     if (this.inFlight === 0) this.settleIdle();

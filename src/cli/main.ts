@@ -16,7 +16,7 @@ interface CliArgs {
   checksum?: string;
   retries: string;
   timeout: string;
-  header: string[];
+  header?: string | string[];
   userAgent?: string;
   insecure: boolean;
   overwrite: boolean;
@@ -32,7 +32,7 @@ function parser(argv: string[]) {
   return yargs(argv)
     .scriptName('rangeget')
     .usage('Usage: $0 [options] <url>\n       $0 demo\n\nDownloads <url> over several connections at once; resumes after any interruption.')
-    .command('$0 <url>', false)
+    .command('$0 [url]', false)
     .command('demo', 'download a generated file from a local throttled server with 1 and 8 connections (no network)')
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
@@ -41,7 +41,7 @@ function parser(argv: string[]) {
     .option('checksum', { type: 'string', describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
     .option('retries', { type: 'string', default: String(DEFAULT_RETRIES), describe: 'retries per range after network errors and 5xx' })
     .option('timeout', { type: 'string', default: '30', describe: 'connect and idle timeout, seconds' })
-    .option('header', { alias: 'H', type: 'string', array: true, default: [], describe: "extra request header 'Name: value' (repeatable)" })
+    .option('header', { alias: 'H', type: 'string', requiresArg: true, describe: "extra request header 'Name: value' (repeatable)" })
     .option('user-agent', { type: 'string', describe: 'User-Agent header' })
     .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
@@ -93,7 +93,7 @@ export function toOptions(args: CliArgs & { url: string }): DownloadOptions {
     checksum: args.checksum,
     retries: integer(args.retries, 'retry count', 0, 100),
     timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000,
-    headers: parseHeaders(args.header),
+    headers: parseHeaders([args.header ?? []].flat()),
     userAgent: args.userAgent,
     insecure: args.insecure,
     overwrite: args.overwrite,

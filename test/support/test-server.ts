@@ -58,6 +58,14 @@ export class TestServer {
     this.file = { data, etag: `"${sha256(data).slice(0, 16)}"`, lastModified: new Date(0).toUTCString() };
   }
 
+  get etag(): string {
+    return this.file.etag!;
+  }
+
+  get lastModified(): string {
+    return this.file.lastModified!;
+  }
+
   url(path = '/file.bin'): string {
     return `${this.server!.url}${path}`;
   }

@@ -1,0 +1,120 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../support/cli.js';
+import { sha256, testData, TestServer } from '../support/test-server.js';
+
+const MiB = 2 ** 20;
+let dir: string;
+let server: TestServer;
+const data = testData(2 * MiB + 17);
+
+beforeAll(async () => {
+  server = await TestServer.start(data);
+});
+afterAll(() => server.close());
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rangeget-cli-'));
+  server.behaviour = {};
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe('rangeget CLI', () => {
+  it('downloads a URL into the current directory and says where', async () => {
+    const { code, stderr } = await runCli([server.url('/data.bin'), '-n', '4'], dir);
+    expect(code).toBe(0);
+    expect(sha256(await readFile(join(dir, 'data.bin')))).toBe(sha256(data));
+    expect(stderr).toMatch(/saved .*data\.bin \(2\.00 MiB\)/);
+    expect(stderr).not.toMatch(/\x1b\[/);
+  });
+
+  it('honours -o, -d and -q', async () => {
+    const { code, stderr, stdout } = await runCli(['-q', '-d', dir, '-o', 'x.bin', server.url()], tmpdir());
+    expect(code).toBe(0);
+    expect(stderr + stdout).toBe('');
+    expect(await readdir(dir)).toEqual(['x.bin']);
+  });
+
+  it('prints NDJSON events with --json', async () => {
+    const { code, stdout } = await runCli(['--json', '-o', 'out.bin', server.url()], dir);
+    expect(code).toBe(0);
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; time: string });
+    expect(events[0]).toMatchObject({ type: 'start', total: data.length, segmented: true });
+    expect(events.at(-1)).toMatchObject({ type: 'done', bytes: data.length });
+    expect(events.every((e) => typeof e.time === 'string')).toBe(true);
+  });
+
+  it('shows help with examples and exit codes, and the version', async () => {
+    const help = await runCli(['--help'], dir);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Examples:/);
+    expect(help.stdout).toMatch(/--connections/);
+    expect(help.stdout).toMatch(/Exit codes: 0 done/);
+    const version = await runCli(['--version'], dir);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it.each([
+    [['-n', '0', 'http://127.0.0.1:1/x'], /connection count '0'/],
+    [['-n', '1000', 'http://127.0.0.1:1/x'], /connection count '1000'/],
+    [['--min-segment-size', 'banana', 'http://127.0.0.1:1/x'], /minimum segment size 'banana'/],
+    [['--checksum', 'md5=xyz', 'http://127.0.0.1:1/x'], /invalid checksum/],
+    [['-H', 'no colon', 'http://127.0.0.1:1/x'], /invalid header/],
+    [['ftp://127.0.0.1/x'], /unsupported URL scheme/],
+    [['not a url'], /invalid URL/],
+    [['--bogus', 'http://127.0.0.1:1/x'], /Unknown argument/],
+    [[], /missing URL/],
+    [['-o', 'missing/dir/f', 'http://127.0.0.1:1/x'], /does not exist/],
+  ])('rejects %j with one line and exit code 2', async (args, message) => {
+    const { code, stderr } = await runCli(args, dir);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^rangeget: /);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('exits 3 on an HTTP error and on a refused connection', async () => {
+    server.behaviour = { status: 404 };
+    const notFound = await runCli(['-o', 'f', server.url()], dir);
+    expect(notFound.code).toBe(3);
+    expect(notFound.stderr).toMatch(/HTTP 404/);
+    const refused = await runCli(['-o', 'f', 'http://127.0.0.1:1/x'], dir);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/ECONNREFUSED/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('exits 4 on a checksum mismatch and leaves no final file', async () => {
+    const { code, stderr } = await runCli(['-o', 'f', '--checksum', `sha256=${'0'.repeat(64)}`, server.url()], dir);
+    expect(code).toBe(4);
+    expect(stderr).toMatch(/sha256 mismatch/);
+    expect(await readdir(dir)).not.toContain('f');
+  });
+
+  it('exits 2 rather than overwrite an existing file', async () => {
+    await writeFile(join(dir, 'f'), 'keep me');
+    const { code, stderr } = await runCli(['-o', 'f', server.url()], dir);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/already exists.*--overwrite/);
+    expect(await readFile(join(dir, 'f'), 'utf8')).toBe('keep me');
+  });
+
+  it('exits 130 on Ctrl-C, saying how to resume, and the same command finishes', async () => {
+    server.behaviour = { bytesPerSecond: 256 * 1024 };
+    const args = ['-o', 'f', '-n', '2', server.url()];
+    const run = startCli(args, dir);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    run.child.kill('SIGINT');
+    const interrupted = await run.done;
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toMatch(/run the same command again to resume/);
+    expect((await readdir(dir)).sort()).toEqual(['f.part', 'f.part.json']);
+    server.behaviour = {};
+    const resumed = await runCli(args, dir);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming/);
+    expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data));
+  });
+});
