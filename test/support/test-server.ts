@@ -24,6 +24,8 @@ export interface Behaviour {
   /** Paths that redirect (302) to the file. */
   redirects?: Record<string, string>;
   contentDisposition?: string;
+  /** Append this many garbage bytes after each ranged body (declared in Content-Length). */
+  overlong?: number;
   /** Serve ranges even when If-Range names another version (a broken cache). */
   ignoreIfRange?: boolean;
   /** Answer every request with this status and no body. */
@@ -93,6 +95,7 @@ export class TestServer {
       b.resets!--;
       return this.sendThenReset(req, res, b.resetAfter);
     }
+    if (b.overlong && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendOverlong(req, res, b.overlong);
     if (b.wrongContentRange && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendWrongRange(req, res);
     const ignore = b.ignoreRange && req.method === 'GET' && req.headers.range !== 'bytes=0-0';
     if (ignore) res.setHeader('accept-ranges', 'bytes');
@@ -129,6 +132,19 @@ export class TestServer {
     if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
     res.writeHead(range ? 206 : 200, headers);
     res.write(this.file.data.subarray(start, Math.min(end, start + after)), () => setTimeout(() => res.socket?.destroy(), 20));
+  }
+
+  private sendOverlong(req: IncomingMessage, res: ServerResponse, extra: number): void {
+    const size = this.file.data.length;
+    const range = parseRangeRequest(req.headers.range, size);
+    if (!range || range === 'unsatisfiable') return void res.writeHead(416).end();
+    res.writeHead(206, {
+      'content-range': `bytes ${range.start}-${range.end - 1}/${size}`,
+      'content-length': range.end - range.start + extra,
+      etag: this.file.etag,
+    });
+    res.write(this.file.data.subarray(range.start, range.end));
+    res.end(Buffer.alloc(extra, 0xee));
   }
 
   private sendWrongRange(req: IncomingMessage, res: ServerResponse): void {
