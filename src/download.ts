@@ -48,7 +48,7 @@ const MAX_FRESH_STARTS = 2;
  * Downloads `options.url` to a file: plan, fetch ranges in parallel with a crash-safe
  * manifest beside the part file, then merge. Resumes an earlier partial download of the same URL.
  */
-export async function download(options: DownloadOptions & { onEvent?: EventListener }): Promise<DownloadResult> {
+export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
   const agent = new Agent({
     connections: settings.connections,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm } from './merger.js';
+import type { EventListener } from './events.js';
 import type { Headers } from './http.js';
 import { VERSION } from './version.js';
 
@@ -36,7 +37,10 @@ export interface DownloadOptions {
   overwrite?: boolean;
   /** Discard any partial download and start over. */
   restart?: boolean;
+  /** Stops the download; the partial state stays on disk, resumable. */
   signal?: AbortSignal;
+  /** Receives start, progress (5 per second), notice, retry and done events. */
+  onEvent?: EventListener;
 }
 
 /** Options checked and completed with defaults. */

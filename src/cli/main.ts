@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { download } from '../download.js';
 import { ExitCode, RangegetError, UsageError } from '../errors.js';
-import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
 import { runDemo } from './demo.js';
@@ -11,11 +11,11 @@ interface CliArgs {
   url?: string;
   output?: string;
   dir?: string;
-  connections: string;
+  connections: string | number;
   minSegmentSize: string;
   checksum?: string;
-  retries: string;
-  timeout: string;
+  retries: string | number;
+  timeout: string | number;
   header?: string | string[];
   userAgent?: string;
   insecure: boolean;
@@ -25,22 +25,26 @@ interface CliArgs {
   json: boolean;
 }
 
-const EPILOGUE = `Exit codes: 0 done, 1 internal error, 2 usage, 3 network/HTTP, 4 checksum mismatch, 5 local file I/O, 130 interrupted.
-Partial data lives in <output>.part with its manifest <output>.part.json; run the same command to resume.`;
+const EPILOGUE = [
+  'Exit codes: 0 done, 1 internal error, 2 usage, 3 network or HTTP failure,',
+  '            4 checksum mismatch, 5 local file I/O, 130 interrupted.',
+  'Partial data lives in <output>.part, its state in <output>.part.json:',
+  'run the same command again to resume.',
+].join('\n');
 
 function parser(argv: string[]) {
   return yargs(argv)
     .scriptName('rangeget')
-    .usage('Usage: $0 [options] <url>\n       $0 demo\n\nDownloads <url> over several connections at once; resumes after any interruption.')
+    .usage('Usage: $0 [options] <url>\n       $0 demo\n\nFast, resumable, multi-connection HTTP downloads.')
     .command('$0 [url]', false)
     .command('demo', 'download a generated file from a local throttled server with 1 and 8 connections (no network)')
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
-    .option('connections', { alias: 'n', type: 'string', default: String(DEFAULT_CONNECTIONS), describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
-    .option('min-segment-size', { type: 'string', default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
-    .option('checksum', { type: 'string', describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
-    .option('retries', { type: 'string', default: String(DEFAULT_RETRIES), describe: 'retries per range after network errors and 5xx' })
-    .option('timeout', { type: 'string', default: '30', describe: 'connect and idle timeout, seconds' })
+    .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
+    .option('min-segment-size', { type: 'string', requiresArg: true, default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
+    .option('checksum', { type: 'string', requiresArg: true, describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
+    .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
+    .option('timeout', { requiresArg: true, default: DEFAULT_TIMEOUT_MS / 1000, describe: 'connect and idle timeout, seconds' })
     .option('header', { alias: 'H', type: 'string', requiresArg: true, describe: "extra request header 'Name: value' (repeatable)" })
     .option('user-agent', { type: 'string', describe: 'User-Agent header' })
     .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
@@ -48,23 +52,25 @@ function parser(argv: string[]) {
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' })
     .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' })
-    .example('$0 https://mirror.example/debian-13.iso', 'download with 8 connections into the current directory')
-    .example('$0 -n 16 -o /data/debian.iso https://mirror.example/debian-13.iso', '16 connections, chosen output path')
-    .example('$0 --checksum sha256=5f2a... https://mirror.example/debian-13.iso', 'verify the result')
-    .example('$0 demo', 'see the speed-up on a local throttled server')
+    .example('$0 https://example.org/d.iso', '8 connections, into the current directory')
+    .example('$0 -n 16 -o /data/x.iso https://example.org/d.iso', '16 connections, chosen path')
+    .example('$0 --checksum sha256=HEX https://x.org/d.iso', 'verify it')
+    .example('$0 demo', 'the speed-up, on a local server')
     .epilogue(EPILOGUE)
     .version(VERSION)
     .alias('version', 'V')
     .help()
     .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110))
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new UsageError(`${message} (see rangeget --help)`);
+      throw error instanceof RangegetError ? error : new UsageError(`${message ?? error.message} (see rangeget --help)`);
     });
 }
 
-function integer(text: string, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(given: string | number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const text = String(given);
   const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!(value >= min && value <= max)) {
     throw new UsageError(`invalid ${what} '${text}': use a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'up' : max}`);

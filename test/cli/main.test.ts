@@ -65,6 +65,7 @@ describe('rangeget CLI', () => {
     [['not a url'], /invalid URL/],
     [['--bogus', 'http://127.0.0.1:1/x'], /Unknown argument/],
     [[], /missing URL/],
+    [['-n'], /Not enough arguments following: n/],
     [['-o', 'missing/dir/f', 'http://127.0.0.1:1/x'], /does not exist/],
   ])('rejects %j with one line and exit code 2', async (args, message) => {
     const { code, stderr } = await runCli(args, dir);
