@@ -1,14 +1,15 @@
 import { Agent, type Dispatcher } from 'undici';
-import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
-  AbortedError, LocalIoError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, UsageError, localIoError,
+  AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
 import { fetchSegment } from './fetcher.js';
+import { checkDirectory, checkFreeSpace, fileSize, openPart } from './files.js';
 import { backoffMs, isRetryable } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -18,7 +19,6 @@ import { merge } from './merger.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
 import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
-import { formatBytes } from './size.js';
 import { SegmentWriter } from './writer.js';
 
 export interface DownloadResult {
@@ -153,7 +153,7 @@ class DownloadRun {
     }
     const bytes = plan.size ?? segments[0]!.written;
     await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum })
-      .catch((err: unknown) => { throw err instanceof Error && 'errno' in err ? localIoError(err, paths.output) : err; });
+      .catch((err: unknown) => { throw isSystemError(err) ? localIoError(err, paths.output) : err; });
     return this.finish(paths.output, bytes, resumedBytes);
   }
 
@@ -228,7 +228,7 @@ class DownloadRun {
         });
         return;
       } catch (err) {
-        if (err instanceof Error && 'errno' in err) throw localIoError(err, paths.part);
+        if (isSystemError(err)) throw localIoError(err, paths.part);
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
         failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
@@ -290,39 +290,3 @@ function oneShot(segment: Segment): () => Segment | undefined {
   let taken = false;
   return () => (taken ? undefined : ((taken = true), segment));
 }
-
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return undefined;
-  }
-}
-
-async function checkDirectory(dir: string): Promise<void> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`output directory ${dir} does not exist; create it first`);
-}
-
-/** Opens the part file: as it is to resume, else new and sparse at full size. */
-async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
-  try {
-    if (resume) return await open(path, 'r+');
-    await rm(path, { force: true });
-    const handle = await open(path, 'w');
-    if (size) await handle.truncate(size);
-    return handle;
-  } catch (err) {
-    throw localIoError(err, path);
-  }
-}
-
-async function checkFreeSpace(path: string, needed: number): Promise<void> {
-  const fs = await statfs(dirname(path)).catch(() => undefined);
-  if (!fs) return;
-  const free = fs.bavail * fs.bsize;
-  if (needed > free) {
-    throw new LocalIoError(`not enough space in ${dirname(path)}: ${formatBytes(needed)} needed, ${formatBytes(free)} free`);
-  }
-}
-

@@ -108,6 +108,11 @@ export class AbortedError extends RangegetError {
   }
 }
 
+/** An error from the operating system (fs, sockets), as opposed to one of rangeget's own. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && 'errno' in err;
+}
+
 /** Wraps an fs error so the message names the path and the exit code says "local I/O". */
 export function localIoError(cause: unknown, path: string): LocalIoError {
   const err = cause as NodeJS.ErrnoException;

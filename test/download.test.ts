@@ -1,26 +1,26 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../src/download.js';
 import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
+import { useTempDir } from './support/temp-dir.js';
 import { sha256, testData, TestServer, type Behaviour } from './support/test-server.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+const tempDir = useTempDir();
 let dir: string;
 let server: TestServer | undefined;
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rangeget-dl-'));
+beforeEach(() => {
+  dir = tempDir();
 });
 afterEach(async () => {
   await server?.close();
   server = undefined;
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function serve(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {

@@ -1,13 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../src/errors.js';
 import {
   currentBootId, isComplete, parseManifest, readManifest, resumeSegments, toManifest, whyNotResumable,
   writeFileAtomically, type Manifest,
 } from '../src/manifest.js';
 import { newSegment } from '../src/scheduler.js';
+import { useTempDir } from './support/temp-dir.js';
 
 const header = { url: 'https://x.example/f', finalUrl: 'https://cdn.example/f', size: 30, etag: '"v1"', lastModified: null };
 
@@ -68,14 +68,10 @@ describe('resume decisions', () => {
 });
 
 describe('manifest files', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rangeget-manifest-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir();
 
   it('writes atomically and reads back', async () => {
-    const path = join(dir, 'f.part.json');
+    const path = join(tempDir(), 'f.part.json');
     await writeFileAtomically(path, JSON.stringify(sample()), true);
     await writeFileAtomically(path, JSON.stringify({ ...sample(), bootId: 'boot-b' }), false);
     expect((await readManifest(path))?.bootId).toBe('boot-b');
@@ -83,9 +79,9 @@ describe('manifest files', () => {
   });
 
   it('treats a missing manifest as none and a corrupt one as an error', async () => {
-    expect(await readManifest(join(dir, 'none.json'))).toBeUndefined();
-    await writeFile(join(dir, 'bad.json'), '\0\0\0');
-    await expect(readManifest(join(dir, 'bad.json'))).rejects.toThrow(ManifestError);
+    expect(await readManifest(join(tempDir(), 'none.json'))).toBeUndefined();
+    await writeFile(join(tempDir(), 'bad.json'), '\0\0\0');
+    await expect(readManifest(join(tempDir(), 'bad.json'))).rejects.toThrow(ManifestError);
   });
 
   it('reads the kernel boot id where there is one', async () => {

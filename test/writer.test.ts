@@ -1,19 +1,15 @@
-import { open, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newSegment } from '../src/scheduler.js';
 import { FLUSH_BYTES, HIGH_WATER_BYTES, SegmentWriter } from '../src/writer.js';
+import { useTempDir } from './support/temp-dir.js';
 
 describe('SegmentWriter', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rangeget-writer-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir();
 
   it('writes each segment at its own offset and counts only completed writes', async () => {
-    const path = join(dir, 'f.part');
+    const path = join(tempDir(), 'f.part');
     const file = await open(path, 'w+');
     await file.truncate(20);
     const a = newSegment({ start: 0, end: 10 });
@@ -35,7 +31,7 @@ describe('SegmentWriter', () => {
   });
 
   it('coalesces small chunks into large writes and asks to pause above the high-water mark', async () => {
-    const file = await open(join(dir, 'big.part'), 'w+');
+    const file = await open(join(tempDir(), 'big.part'), 'w+');
     const segment = newSegment({ start: 0, end: 4 * FLUSH_BYTES });
     let writes = 0;
     const writer = new SegmentWriter(file.fd, segment, () => writes++);
@@ -53,7 +49,7 @@ describe('SegmentWriter', () => {
   });
 
   it('writes a slow trickle within a fraction of a second', async () => {
-    const file = await open(join(dir, 'slow.part'), 'w+');
+    const file = await open(join(tempDir(), 'slow.part'), 'w+');
     const segment = newSegment({ start: 0, end: 100 });
     const writer = new SegmentWriter(file.fd, segment, () => {});
     writer.push(Buffer.from('x'));
@@ -63,8 +59,8 @@ describe('SegmentWriter', () => {
   });
 
   it('reports a write error from flush', async () => {
-    const file = await open(join(dir, 'ro.part'), 'w+');
-    const readOnly = await open(join(dir, 'ro.part'), 'r');
+    const file = await open(join(tempDir(), 'ro.part'), 'w+');
+    const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
     const writer = new SegmentWriter(readOnly.fd, newSegment({ start: 0, end: 10 }), () => {});
     writer.push(Buffer.from('x'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });

@@ -1,11 +1,13 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.js';
+import { useTempDir } from '../support/temp-dir.js';
 import { sha256, testData, TestServer } from '../support/test-server.js';
 
 const MiB = 2 ** 20;
+const tempDir = useTempDir();
 let dir: string;
 let server: TestServer;
 const data = testData(2 * MiB + 17);
@@ -14,11 +16,10 @@ beforeAll(async () => {
   server = await TestServer.start(data);
 });
 afterAll(() => server.close());
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rangeget-cli-'));
+beforeEach(() => {
+  dir = tempDir();
   server.behaviour = {};
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
 
 describe('rangeget CLI', () => {
   it('downloads a URL into the current directory and says where', async () => {

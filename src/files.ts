@@ -1,0 +1,44 @@
+/** Local file checks and the part file. */
+import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { LocalIoError, UsageError, localIoError } from './errors.js';
+import { formatBytes } from './size.js';
+
+/** The size of the file at `path`, or undefined when there is none. */
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Usage error unless `dir` exists: rangeget does not create directories. */
+export async function checkDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new UsageError(`output directory ${dir} does not exist; create it first`);
+}
+
+/** Opens the part file: as it is to resume, else new and sparse at full size. */
+export async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
+  try {
+    if (resume) return await open(path, 'r+');
+    await rm(path, { force: true });
+    const handle = await open(path, 'w');
+    if (size) await handle.truncate(size);
+    return handle;
+  } catch (err) {
+    throw localIoError(err, path);
+  }
+}
+
+/** Refuses to start when the file system clearly lacks the space still needed. */
+export async function checkFreeSpace(path: string, needed: number): Promise<void> {
+  const fs = await statfs(dirname(path)).catch(() => undefined);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  if (needed > free) {
+    throw new LocalIoError(`not enough space in ${dirname(path)}: ${formatBytes(needed)} needed, ${formatBytes(free)} free`);
+  }
+}
+
