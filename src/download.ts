@@ -80,7 +80,8 @@ class DownloadRun {
 
   async run(): Promise<DownloadResult> {
     if (this.signal?.aborted) throw new AbortedError();
-    if (this.settings.output !== undefined) await checkDirectory(dirname(resolve(this.settings.dir, this.settings.output)));
+    const { dir, output } = this.settings;
+    await checkDirectory(output === undefined ? dir : dirname(resolve(dir, output)));
     let plan = await makePlan(this.agent, this.settings.url, this.settings.headers);
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     const paths = this.paths(plan.fileName);

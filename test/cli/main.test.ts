@@ -68,6 +68,7 @@ describe('rangeget CLI', () => {
     [[], /missing URL/],
     [['-n'], /Not enough arguments following: n/],
     [['-o', 'missing/dir/f', 'http://127.0.0.1:1/x'], /does not exist/],
+    [['-d', 'missing', 'http://127.0.0.1:1/x'], /missing does not exist/],
   ])('rejects %j with one line and exit code 2', async (args, message) => {
     const { code, stderr } = await runCli(args, dir);
     expect(code).toBe(2);
