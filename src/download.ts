@@ -5,12 +5,13 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
-  AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, isSystemError, localIoError,
+  AbortedError, HttpError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
+  isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
 import { fetchSegment } from './fetcher.js';
 import { checkDirectory, checkFreeSpace, fileSize, openPart } from './files.js';
-import { backoffMs, isRetryable } from './http.js';
+import { headersFor, isRetryable, retryDelayMs } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
   type Manifest,
@@ -70,6 +71,12 @@ class DownloadRun {
   private retries = 0;
   private active = 0;
   private peakActive = 0;
+  /** A re-resolution of the original URL in progress, shared by every connection that needs it. */
+  private reresolving: Promise<void> | undefined;
+  /** Re-resolutions in a row after which not a byte was written: the new targets do not help. */
+  private fruitlessReresolves = 0;
+  private bytesAtReresolve = -1;
+  private bytesWritten = 0;
 
   constructor(
     private readonly settings: Settings,
@@ -82,7 +89,7 @@ class DownloadRun {
     if (this.signal?.aborted) throw new AbortedError();
     const { dir, output } = this.settings;
     await checkDirectory(output === undefined ? dir : dirname(resolve(dir, output)));
-    let plan = await makePlan(this.agent, this.settings.url, this.settings.headers);
+    let plan = await this.planWithRetries();
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     const paths = this.paths(plan.fileName);
     await checkDirectory(dirname(paths.output));
@@ -97,11 +104,45 @@ class DownloadRun {
       try {
         return await this.transfer(plan, paths, manifest);
       } catch (err) {
-        if (!(err instanceof RangeIgnoredError || err instanceof RemoteChangedError) || freshStarts >= MAX_FRESH_STARTS) throw err;
+        if (!isFreshStartSignal(err) || freshStarts >= MAX_FRESH_STARTS) throw err;
         plan = await this.replan(plan, err);
         manifest = undefined;
       }
     }
+  }
+
+  /** The planner's request, retried like a range on 5xx, 408, 429 and resets; a refused connection fails at once. */
+  private async planWithRetries(): Promise<Plan> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await makePlan(this.agent, this.settings.url, this.settings.headers);
+      } catch (err) {
+        const refused = (err as Error).cause !== undefined && (err as { cause: { code?: string } }).cause.code === 'ECONNREFUSED';
+        if (!isRetryable(err) || refused || attempt > this.settings.retries) throw err;
+        const delayMs = retryDelayMs(err, attempt);
+        this.emit({ type: 'notice', message: `${(err as Error).message}; retrying in ${(delayMs / 1000).toFixed(1)} s` });
+        await sleep(delayMs, undefined, { signal: this.signal }).catch(() => { throw new AbortedError(); });
+      }
+    }
+  }
+
+  /**
+   * A redirect target that starts refusing (an expired signed CDN URL): resolve the original URL
+   * again and carry on there, unless the file behind it changed.
+   */
+  private reresolve(plan: Plan, refusal: HttpError): Promise<void> {
+    if (this.reresolving) return this.reresolving;
+    this.fruitlessReresolves = this.bytesWritten === this.bytesAtReresolve ? this.fruitlessReresolves + 1 : 0;
+    if (this.fruitlessReresolves >= this.settings.retries) return Promise.reject(refusal);
+    this.bytesAtReresolve = this.bytesWritten;
+    this.reresolving = makePlan(this.agent, plan.url, this.settings.headers)
+      .then((fresh) => {
+        if (fresh.size !== plan.size || fresh.etag !== plan.etag || fresh.lastModified !== plan.lastModified) throw new RemoteChangedError();
+        this.emit({ type: 'notice', message: `${new URL(plan.finalUrl).host} refused the redirect target; resolved ${plan.url} again` });
+        plan.finalUrl = fresh.finalUrl;
+      })
+      .finally(() => (this.reresolving = undefined));
+    return this.reresolving;
   }
 
   private paths(suggestedName: string): Paths {
@@ -123,11 +164,15 @@ class DownloadRun {
     return manifest;
   }
 
-  /** The file changed (discard, plan again) or the server ignores ranges (one connection from byte 0). */
-  private async replan(plan: Plan, err: RangeIgnoredError | RemoteChangedError): Promise<Plan> {
+  /** What to do instead of the plan that failed; every case discards the partial data. */
+  private async replan(plan: Plan, err: FreshStartSignal): Promise<Plan> {
     if (err instanceof RangeIgnoredError) {
-      this.emit({ type: 'notice', message: 'the server ignores Range requests; downloading on one connection from the start' });
+      this.emit({ type: 'notice', message: `${err.message}; downloading on one connection from the start` });
       return { ...plan, ranges: false };
+    }
+    if (err instanceof SizeMismatchError) {
+      this.emit({ type: 'notice', message: `${err.message}; trusting the ranged responses and starting over` });
+      return { ...plan, size: err.actual, ranges: err.actual > 0 };
     }
     this.emit({ type: 'notice', message: 'the remote file changed during the download; discarding partial data and starting over' });
     return makePlan(this.agent, this.settings.url, this.settings.headers);
@@ -152,7 +197,7 @@ class DownloadRun {
     } finally {
       await part.close();
     }
-    const bytes = plan.size ?? segments[0]!.written;
+    const bytes = plan.ranges ? plan.size! : segments[0]!.written;
     await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum })
       .catch((err: unknown) => { throw isSystemError(err) ? localIoError(err, paths.output) : err; });
     return this.finish(paths.output, bytes, resumedBytes);
@@ -186,7 +231,8 @@ class DownloadRun {
     const stopper = new Stopper();
     await this.runWorkers({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths, part.fd, stopper, () => {});
     stopper.throwIfFailed();
-    await part.datasync().catch((err: unknown) => { throw localIoError(err, paths.part); });
+    // A decoded or unknown-length body may be shorter than the space reserved for it.
+    await part.truncate(segment.written).then(() => part.datasync()).catch((err: unknown) => { throw localIoError(err, paths.part); });
   }
 
   private async runWorkers(
@@ -224,17 +270,24 @@ class DownloadRun {
       const writtenBefore = segment.written;
       try {
         await fetchSegment({
-          dispatcher: this.agent, url: plan.finalUrl, headers: this.settings.headers, segment, ranged: plan.ranges,
-          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, onWritten), signal,
+          dispatcher: this.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.settings.headers), segment, ranged: plan.ranges,
+          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
+            this.bytesWritten += bytes;
+            onWritten(bytes);
+          }), signal, stallTimeoutMs: this.settings.timeoutMs,
         });
         return;
       } catch (err) {
         if (isSystemError(err)) throw localIoError(err, paths.part);
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
+        if (!signal.aborted && isExpiredTarget(err, plan)) {
+          await this.reresolve(plan, err);
+          continue;
+        }
         failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
         if (signal.aborted || !isRetryable(err) || failures > this.settings.retries) throw err;
-        const delayMs = backoffMs(failures);
+        const delayMs = retryDelayMs(err, failures);
         this.retries++;
         this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
         await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
@@ -261,6 +314,17 @@ class DownloadRun {
   private emit(event: DownloadEvent): void {
     this.listener?.({ ...event, time: new Date().toISOString() });
   }
+}
+
+/** 403/404/410 from where a redirect led: signed CDN URLs expire, the original URL may lead elsewhere now. */
+function isExpiredTarget(err: unknown, plan: Plan): err is HttpError {
+  return err instanceof HttpError && [403, 404, 410].includes(err.status) && plan.finalUrl !== plan.url;
+}
+
+type FreshStartSignal = RangeIgnoredError | RemoteChangedError | SizeMismatchError;
+
+function isFreshStartSignal(err: unknown): err is FreshStartSignal {
+  return err instanceof RangeIgnoredError || err instanceof RemoteChangedError || err instanceof SizeMismatchError;
 }
 
 /** Holds the first fatal error of a transfer; failing stops every connection. */

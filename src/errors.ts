@@ -37,8 +37,11 @@ export class OutputExistsError extends RangegetError {
 export class HttpError extends RangegetError {
   readonly code = 'EHTTP';
   readonly exitCode = ExitCode.network;
-  constructor(readonly status: number, readonly url: string) {
+  /** How long the server asked us to wait (Retry-After on 429/503), if it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(readonly status: number, readonly url: string, retryAfterMs?: number) {
     super(`server answered HTTP ${status} for ${url}`);
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -69,12 +72,21 @@ export class RemoteChangedError extends RangegetError {
   }
 }
 
-/** A ranged request was answered with the whole file (200): the server ignores Range. */
+/** Ranged responses are unusable (a 200 for the whole file, or a compressed body): use one stream. */
 export class RangeIgnoredError extends RangegetError {
   readonly code = 'ENORANGE';
   readonly exitCode = ExitCode.network;
-  constructor() {
-    super('the server answered a ranged request with the whole file (200)');
+  constructor(reason = 'the server ignores Range requests') {
+    super(reason);
+  }
+}
+
+/** Ranged responses name another total size than the plan (HEAD lied): start over with theirs. */
+export class SizeMismatchError extends RangegetError {
+  readonly code = 'ESIZE';
+  readonly exitCode = ExitCode.network;
+  constructor(readonly expected: number | undefined, readonly actual: number) {
+    super(`the server said ${expected ?? 'no'} bytes, but its ranged responses say ${actual}`);
   }
 }
 

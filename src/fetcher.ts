@@ -1,7 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { AbortedError, HttpError, NetworkError, ProtocolError, RangeIgnoredError, RemoteChangedError } from './errors.js';
-import { headerValue, toNetworkError, type Headers } from './http.js';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import {
+  AbortedError, HttpError, NetworkError, ProtocolError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
+} from './errors.js';
+import { headerValue, parseRetryAfter, toNetworkError, type Headers } from './http.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
 import type { SegmentWriter } from './writer.js';
@@ -21,7 +25,16 @@ export interface FetchJob {
   size: number | undefined;
   writer: SegmentWriter;
   signal: AbortSignal;
+  /** Window in which a response must deliver STALL_BYTES_PER_SECOND on average, or be dropped as stalled. */
+  stallTimeoutMs: number;
 }
+
+/** Slower than this over a whole timeout window, a connection counts as stalled (a trickle never trips undici's idle timeout). */
+export const STALL_BYTES_PER_SECOND = 1024;
+
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress,
+};
 
 /** Sent to undici to cut a response we no longer need (our range end moved before it). */
 const REACHED_END = new Error('segment complete');
@@ -56,6 +69,11 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   private failure: Error | undefined;
   private reachedEnd = false;
   private settled = false;
+  /** Decodes a compressed full-file (200) body; ranged bodies are never decoded. */
+  private decoder: Transform | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private bytesInWindow = 0;
+  private pausedInWindow = false;
 
   constructor(private readonly job: FetchJob, private readonly settle: (err?: Error) => void) {
     const { segment } = job;
@@ -63,6 +81,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   }
 
   abort(reason: Error): void {
+    if (this.settled) return;
     this.failure ??= reason;
     if (this.controller) this.controller.abort(reason);
     else this.finish();
@@ -75,15 +94,34 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     const problem = this.check(status, headers);
-    if (problem) this.abort(problem);
+    if (problem) return this.abort(problem);
+    this.startDecoder(controller, headerValue(headers, 'content-encoding')?.toLowerCase());
+    this.watchdog = setInterval(() => this.checkPace(controller), this.job.stallTimeoutMs);
+  }
+
+  /** Drops a response that delivered too little in the last window, unless we held it back ourselves. */
+  private checkPace(controller: Dispatcher.DispatchController): void {
+    const seconds = this.job.stallTimeoutMs / 1000;
+    if (!this.pausedInWindow && this.bytesInWindow < STALL_BYTES_PER_SECOND * seconds) {
+      this.abort(new NetworkError(`stalled: ${this.bytesInWindow} bytes in ${seconds} s from ${new URL(this.job.url).host}`));
+    }
+    this.bytesInWindow = 0;
+    this.pausedInWindow = controller.paused;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.decoder) this.decoder.write(chunk);
+    else this.accept(controller, chunk);
+  }
+
+  /** Bytes of the file in order: cut at the segment end, handed to the writer, reading paused when it is full. */
+  private accept(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.failure || this.reachedEnd) return;
     const { segment, writer } = this.job;
     const room = segment.end - segment.start - segment.received;
     const accepted = chunk.length > room ? chunk.subarray(0, room) : chunk;
     segment.received += accepted.length;
+    this.bytesInWindow += accepted.length;
     const keepReading = writer.push(accepted);
     if (segment.received === segment.end - segment.start && Number.isFinite(room)) {
       this.reachedEnd = true;
@@ -92,6 +130,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
       return;
     }
     if (!keepReading) {
+      this.pausedInWindow = true;
       controller.pause();
       writer.onDrain(() => {
         if (!this.settled) controller.resume();
@@ -100,8 +139,16 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (this.decoder) {
+      this.decoder.once('end', () => this.finishBody()).end();
+      return;
+    }
+    this.finishBody();
+  }
+
+  private finishBody(): void {
     const { segment } = this.job;
-    const expected = this.job.ranged ? this.requested.end - segment.start : this.job.size;
+    const expected = this.job.ranged ? this.requested.end - segment.start : this.decoder ? undefined : this.job.size;
     if (!this.reachedEnd && expected !== undefined && segment.received < expected) {
       this.failure ??= new NetworkError(`connection closed ${expected - segment.received} bytes early`);
     }
@@ -116,21 +163,47 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   private finish(): void {
     if (this.settled) return;
     this.settled = true;
+    clearInterval(this.watchdog);
     this.settle(this.reachedEnd && !(this.failure instanceof AbortedError) ? undefined : this.failure);
+  }
+
+  /** A compressed 200 body is decoded; its length is then unknown until the end. */
+  private startDecoder(controller: Dispatcher.DispatchController, encoding: string | undefined): void {
+    if (!encoding || encoding === 'identity') return;
+    this.job.segment.end = Infinity;
+    this.decoder = DECODERS[encoding]!();
+    this.decoder.on('data', (decoded: Buffer) => this.accept(controller, decoded));
+    this.decoder.on('error', (err: Error) => this.abort(new ProtocolError(`cannot decode the ${encoding} body: ${err.message}`)));
   }
 
   /** Decides, before a single body byte is read, whether this response may be written. */
   private check(status: number, headers: IncomingHttpHeaders): Error | undefined {
     const encoding = headerValue(headers, 'content-encoding')?.toLowerCase();
-    if (encoding && encoding !== 'identity') {
-      return new ProtocolError(`the server sent a ${encoding}-encoded body despite accept-encoding: identity`);
-    }
+    const encoded = encoding !== undefined && encoding !== 'identity';
     if ((status === 200 || status === 206) && this.otherVersion(headers)) return new RemoteChangedError();
     if (status === 200 && this.job.ranged) return new RangeIgnoredError();
-    if (status === 200 && !this.job.ranged) return this.requested.start === 0 ? undefined : new ProtocolError('a 200 body can only be written at offset 0');
-    if (status !== 206) return new HttpError(status, this.job.url);
+    if (status === 206 && encoded) return new RangeIgnoredError(`the server compresses ranged responses (Content-Encoding: ${encoding})`);
+    if (status === 200) return this.checkFullBody(encoding);
+    if (status === 416) return this.checkUnsatisfiable(headerValue(headers, 'content-range'));
+    if (status !== 206) return new HttpError(status, this.job.url, parseRetryAfter(headerValue(headers, 'retry-after')));
     if (!this.job.ranged) return new ProtocolError('the server sent 206 to a request without Range');
     return this.checkContentRange(headerValue(headers, 'content-range'));
+  }
+
+  private checkFullBody(encoding: string | undefined): Error | undefined {
+    if (this.requested.start !== 0) return new ProtocolError('a 200 body can only be written at offset 0');
+    if (encoding && encoding !== 'identity' && !DECODERS[encoding]) {
+      return new ProtocolError(`the server sent a body in an unsupported encoding (${encoding}) despite accept-encoding: identity`);
+    }
+    return undefined;
+  }
+
+  /** A 416 naming the real size means the plan's size was wrong. */
+  private checkUnsatisfiable(value: string | undefined): Error {
+    const total = /^bytes \*\/(\d+)$/.exec(value?.trim() ?? '')?.[1];
+    return total !== undefined && Number(total) !== this.job.size
+      ? new SizeMismatchError(this.job.size, Number(total))
+      : new HttpError(416, this.job.url);
   }
 
   private otherVersion(headers: IncomingHttpHeaders): boolean {
@@ -143,7 +216,9 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   private checkContentRange(value: string | undefined): Error | undefined {
     const got = parseContentRange(value);
     const { start, end } = this.requested;
-    if (got && got.range.start === start && got.range.end === end && got.total === this.job.size) return undefined;
+    const sameRange = got?.range.start === start && got.range.end === end;
+    if (sameRange && got.total === this.job.size) return undefined;
+    if (sameRange && got.total !== undefined) return new SizeMismatchError(this.job.size, got.total);
     return new ProtocolError(
       `the server answered bytes ${start}-${end - 1}/${this.job.size} with Content-Range '${value ?? '(none)'}'`,
     );

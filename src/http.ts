@@ -50,13 +50,12 @@ export async function requestFollowingRedirects(
   method: 'HEAD' | 'GET',
   headers: Headers,
 ): Promise<FollowedResponse> {
-  const firstOrigin = new URL(url).origin;
   const visited = new Set<string>();
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     visited.add(current);
     const target = new URL(current);
-    const sent = target.origin === firstOrigin ? headers : withoutCredentials(headers);
+    const sent = headersFor(current, url, headers);
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method, headers: sent });
@@ -80,8 +79,25 @@ function resolveLocation(location: string, base: string): string {
   return next.href;
 }
 
-function withoutCredentials(headers: Headers): Headers {
+/** The headers to send to `target` for a download of `original`: credentials only to the original origin. */
+export function headersFor(target: string, original: string, headers: Headers): Headers {
+  if (new URL(target).origin === new URL(original).origin) return headers;
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name)));
+}
+
+/** Longest wait rangeget accepts from Retry-After before retrying anyway. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds from `now`, capped. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms)) : undefined;
+}
+
+/** How long to wait before retry number `attempt` after `err`: as the server asked, else backoff. */
+export function retryDelayMs(err: unknown, attempt: number): number {
+  return (err instanceof HttpError ? err.retryAfterMs : undefined) ?? backoffMs(attempt);
 }
 
 /** Exponential backoff with jitter: about 250 ms, 500 ms, 1 s, ... capped at 10 s. */

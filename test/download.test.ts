@@ -1,45 +1,18 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../src/download.js';
 import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
-import { useTempDir } from './support/temp-dir.js';
-import { sha256, testData, TestServer, type Behaviour } from './support/test-server.js';
+import { KiB, MiB, useDownloads } from './support/harness.js';
+import { sha256, testData } from './support/test-server.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-const tempDir = useTempDir();
+const { serve, get, outputSha, expectFiles, dir: tempDir } = useDownloads();
 let dir: string;
-let server: TestServer | undefined;
-
 beforeEach(() => {
   dir = tempDir();
 });
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function serve(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {
-  server = await TestServer.start(data, behaviour);
-  return server;
-}
-
-function get(url: string, options: Partial<DownloadOptions> & { onEvent?: (e: DownloadEvent) => void } = {}) {
-  return download({ url, dir, output: 'out.bin', minSegmentSize: 64 * KiB, retries: 2, timeoutMs: 5000, ...options });
-}
-
-async function outputSha(name = 'out.bin'): Promise<string> {
-  return sha256(await readFile(join(dir, name)));
-}
-
-/** The directory holds exactly these names: no stray part files, manifests or temp files. */
-async function expectFiles(...names: string[]): Promise<void> {
-  expect((await readdir(dir)).sort()).toEqual(names.sort());
-}
 
 describe('download', () => {
   it('fetches a file over several connections, byte for byte', async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
 
@@ -30,6 +31,18 @@ export interface Behaviour {
   ignoreIfRange?: boolean;
   /** Answer every request with this status and no body. */
   status?: number;
+  /** The next `times` data requests get `status` (429, 503, …) with an optional Retry-After. */
+  busy?: { status: number; times: number; retryAfter?: string };
+  /** The next `times` HEAD or probe requests get 503 with `Retry-After: 0`. */
+  planBusy?: number;
+  /** The next `times` data responses send `afterBytes`, then nothing (or 8 bytes a second with `trickle`). */
+  stall?: { afterBytes: number; times: number; trickle?: boolean };
+  /** Compress every GET body with gzip (ranges too, as some misconfigured servers do). */
+  gzip?: boolean;
+  /** HEAD advertises this Content-Length instead of the real one. */
+  headLength?: number;
+  /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
+  signed?: { path: string; uses: number };
 }
 
 export interface RequestLog {
@@ -37,6 +50,9 @@ export interface RequestLog {
   path: string;
   range: string | undefined;
   ifRange: string | undefined;
+  authorization: string | undefined;
+  cookie: string | undefined;
+  trace: string | undefined;
 }
 
 /** A real HTTP server on 127.0.0.1 serving one in-memory file at any path. */
@@ -46,6 +62,8 @@ export class TestServer {
   readonly requests: RequestLog[] = [];
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
+  private token = 0;
+  private tokenUses = 0;
 
   static async start(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {
     const server = new TestServer();
@@ -83,11 +101,33 @@ export class TestServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const b = this.behaviour;
-    this.requests.push({ method: req.method!, path: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
+    const h = req.headers;
+    this.requests.push({
+      method: req.method!, path: req.url!, range: h.range, ifRange: h['if-range'] as string | undefined,
+      authorization: h.authorization, cookie: h.cookie, trace: h['x-trace'] as string | undefined,
+    });
     this.countBody(res);
     const target = b.redirects?.[req.url!];
     if (target) return void res.writeHead(302, { location: target }).end();
     if (b.status) return void res.writeHead(b.status).end();
+    if (b.signed && this.refuseSigned(req, res, b.signed)) return;
+    const planning = req.method === 'HEAD' || req.headers.range === 'bytes=0-0';
+    if (planning && b.planBusy) {
+      b.planBusy--;
+      return void res.writeHead(503, { 'retry-after': '0' }).end();
+    }
+    if (!planning && b.busy && b.busy.times > 0) {
+      b.busy.times--;
+      return void res.writeHead(b.busy.status, b.busy.retryAfter ? { 'retry-after': b.busy.retryAfter } : {}).end();
+    }
+    if (!planning && b.stall && b.stall.times > 0) {
+      b.stall.times--;
+      return this.sendThenStall(req, res, b.stall.afterBytes, b.stall.trickle ?? false);
+    }
+    if (b.gzip && req.method === 'GET') return this.sendGzipped(req, res);
+    if (req.method === 'HEAD' && b.headLength !== undefined) {
+      return void res.writeHead(200, { 'content-length': b.headLength, 'accept-ranges': 'bytes', etag: this.file.etag }).end();
+    }
     if (b.contentDisposition) res.setHeader('content-disposition', b.contentDisposition);
     if (req.method === 'HEAD' && b.headStatus) return void res.writeHead(b.headStatus).end();
     if (b.noLength) return this.sendWithoutLength(req, res);
@@ -125,12 +165,8 @@ export class TestServer {
   }
 
   private sendThenReset(req: IncomingMessage, res: ServerResponse, after: number): void {
-    const size = this.file.data.length;
-    const range = parseRangeRequest(req.headers.range, size);
-    const { start, end } = range && range !== 'unsatisfiable' ? range : { start: 0, end: size };
-    const headers: Record<string, string | number> = { 'content-length': end - start, etag: this.file.etag!, 'accept-ranges': 'bytes' };
-    if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
-    res.writeHead(range ? 206 : 200, headers);
+    const { start, end, headers, status } = this.rangeResponse(req);
+    res.writeHead(status, headers);
     res.write(this.file.data.subarray(start, Math.min(end, start + after)), () => setTimeout(() => res.socket?.destroy(), 20));
   }
 
@@ -145,6 +181,51 @@ export class TestServer {
     });
     res.write(this.file.data.subarray(range.start, range.end));
     res.end(Buffer.alloc(extra, 0xee));
+  }
+
+  /** Handles the signed-URL scheme; true when it answered the request. */
+  private refuseSigned(req: IncomingMessage, res: ServerResponse, signed: { path: string; uses: number }): boolean {
+    if (req.url === signed.path) {
+      this.token++;
+      this.tokenUses = 0;
+      res.writeHead(302, { location: `/file.bin?token=${this.token}` }).end();
+      return true;
+    }
+    const token = /[?&]token=(\d+)/.exec(req.url!)?.[1];
+    if (token === undefined || (Number(token) === this.token && ++this.tokenUses <= signed.uses)) return false;
+    res.writeHead(403).end();
+    return true;
+  }
+
+  private sendThenStall(req: IncomingMessage, res: ServerResponse, afterBytes: number, trickle: boolean): void {
+    const { start, end, headers, status } = this.rangeResponse(req);
+    res.writeHead(status, headers);
+    res.write(this.file.data.subarray(start, Math.min(end, start + afterBytes)));
+    if (!trickle) return;
+    let offset = start + afterBytes;
+    const timer = setInterval(() => {
+      if (res.destroyed || offset >= end) return clearInterval(timer);
+      res.write(this.file.data.subarray(offset, Math.min(end, offset + 8)));
+      offset += 8;
+    }, 1000);
+    res.on('close', () => clearInterval(timer));
+  }
+
+  private sendGzipped(req: IncomingMessage, res: ServerResponse): void {
+    const { start, end, headers, status } = this.rangeResponse(req);
+    delete headers['content-length'];
+    res.writeHead(status, { ...headers, 'content-encoding': 'gzip' });
+    res.end(gzipSync(this.file.data.subarray(start, end)));
+  }
+
+  /** Status and headers for a plain answer to `req`'s Range (206), or the whole file (200). */
+  private rangeResponse(req: IncomingMessage) {
+    const size = this.file.data.length;
+    const range = parseRangeRequest(req.headers.range, size);
+    const { start, end } = range && range !== 'unsatisfiable' ? range : { start: 0, end: size };
+    const headers: Record<string, string | number> = { 'content-length': end - start, etag: this.file.etag!, 'accept-ranges': 'bytes' };
+    if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
+    return { start, end, headers, status: range ? 206 : 200 };
   }
 
   private sendWrongRange(req: IncomingMessage, res: ServerResponse): void {

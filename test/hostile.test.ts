@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { HttpError, NetworkError } from '../src/errors.js';
+import type { DownloadEvent } from '../src/events.js';
+import { KiB, MiB, useDownloads } from './support/harness.js';
+import { sha256, testData } from './support/test-server.js';
+
+const { serve, get, outputSha, expectFiles, notices } = useDownloads();
+
+describe('flaky networks: recover', () => {
+  it.each([
+    ['503 with Retry-After in seconds', { status: 503, times: 2, retryAfter: '1' }, 1000],
+    ['429 with Retry-After as an HTTP date', { status: 429, times: 1, retryAfter: new Date(Date.now() + 60_000).toUTCString() }, 60_000],
+    ['500 without Retry-After', { status: 500, times: 2 }, undefined],
+  ])('waits and retries after %s', async (_, busy, expectedDelay) => {
+    const data = testData(MiB);
+    const s = await serve(data, { busy: { ...busy } });
+    if (expectedDelay === 60_000) s.behaviour.busy!.retryAfter = new Date(Date.now() + 1500).toUTCString();
+    const retries: Array<Extract<DownloadEvent, { type: 'retry' }>> = [];
+    await get(s.url(), { connections: 1, onEvent: (e) => e.type === 'retry' && retries.push(e) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(retries).toHaveLength(busy.times);
+    if (expectedDelay === 1000) expect(retries.every((r) => r.delayMs === 1000)).toBe(true);
+    if (expectedDelay === 60_000) expect(retries[0]!.delayMs).toBeGreaterThan(300);
+    if (expectedDelay === undefined) expect(retries[0]!.delayMs).toBeLessThan(1000);
+  });
+
+  it('retries the planning request when the server is busy', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { planBusy: 3 });
+    const seen: string[] = [];
+    await get(s.url(), { onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen.join('\n')).toMatch(/HTTP 503.*retrying/);
+  });
+
+  it('re-requests a range whose connection sends headers and then nothing', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { stall: { afterBytes: 0, times: 2 } });
+    const result = await get(s.url(), { connections: 2, timeoutMs: 500 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBe(2);
+  });
+
+  it('re-requests a range whose connection trickles', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { stall: { afterBytes: 100 * KiB, times: 1, trickle: true } });
+    const retries: string[] = [];
+    const result = await get(s.url(), { connections: 2, timeoutMs: 1000, onEvent: (e) => e.type === 'retry' && retries.push(e.reason) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBe(1);
+    expect(retries[0]).toMatch(/stalled/);
+  });
+
+  it('fails fast, without retries, on a 4xx', async () => {
+    const s = await serve(testData(10), { status: 403 });
+    const started = performance.now();
+    await expect(get(s.url(), { retries: 5 })).rejects.toThrow(HttpError);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('fails fast when nothing listens, naming the cause', async () => {
+    await expect(get('http://127.0.0.1:1/x', { retries: 5 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe('lying or odd servers: never corrupt', () => {
+  it.each([
+    ['longer', 3 * MiB],
+    ['shorter', MiB / 2],
+  ])('trusts the ranged GET over a HEAD that says the file is %s', async (_, headLength) => {
+    const data = testData(2 * MiB + 3);
+    const s = await serve(data, { headLength });
+    const seen: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen.join('\n')).toMatch(/ranged responses say 2097155.*trusting/);
+  });
+
+  it('decodes a compressed body instead of writing gzip as the file', async () => {
+    const data = Buffer.concat([testData(256 * KiB), Buffer.alloc(MiB, 'a')]);
+    const s = await serve(data, { gzip: true });
+    const seen: string[] = [];
+    const result = await get(s.url(), { connections: 4, onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.bytes).toBe(data.length);
+    expect(seen.join('\n')).toMatch(/compresses ranged responses/);
+    await expectFiles('out.bin');
+  });
+
+  it('resolves an expired signed redirect target again and carries on', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { signed: { path: '/signed', uses: 3 } });
+    const seen: string[] = [];
+    await get(s.url('/signed'), { connections: 4, minSegmentSize: 64 * KiB, onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen.join('\n')).toMatch(/refused the redirect target; resolved .*\/signed again/);
+  });
+
+  it('gives up resolving again when the new targets refuse too', async () => {
+    const s = await serve(testData(MiB), { signed: { path: '/signed', uses: 1 } });
+    await expect(get(s.url('/signed'), { connections: 2 })).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('never sends Authorization or Cookie to another origin', async () => {
+    const data = testData(MiB);
+    const target = await serve(data);
+    const origin = await serve(data, { redirects: { '/go': target.url('/file.bin') } });
+    await get(origin.url('/go'), { connections: 2, headers: { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Trace': 'ok' } });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(origin.requests[0]).toMatchObject({ authorization: 'Bearer secret' });
+    expect(target.requests.length).toBeGreaterThan(0);
+    for (const request of target.requests) {
+      expect(request).toMatchObject({ authorization: undefined, cookie: undefined, trace: 'ok' });
+    }
+  });
+
+  it('refuses more than 10 redirects', async () => {
+    const redirects = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`/r${i}`, `/r${i + 1}`]));
+    const s = await serve(testData(10), { redirects });
+    await expect(get(s.url('/r0'))).rejects.toThrow(/more than 10 redirects/);
+  });
+});
+
+describe('error classification', () => {
+  it('does not retry unknown hosts or certificate problems', async () => {
+    const { toNetworkError, isRetryable } = await import('../src/http.js');
+    const dns = toNetworkError(Object.assign(new Error('getaddrinfo ENOTFOUND x.invalid'), { code: 'ENOTFOUND' }), 'http://x.invalid/');
+    const tls = toNetworkError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'https://h/');
+    const reset = toNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'http://h/');
+    expect([dns, tls, reset].map((e) => e instanceof NetworkError && isRetryable(e))).toEqual([false, false, true]);
+  });
+});
