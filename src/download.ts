@@ -2,6 +2,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
+import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
@@ -10,7 +11,8 @@ import {
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
 import { fetchSegment } from './fetcher.js';
-import { checkDirectory, checkFreeSpace, fileSize, openPart } from './files.js';
+import { checkDirectory, checkFreeSpace, fileSize, openPart, readCaCert } from './files.js';
+import { acquireLock, lockPathFor } from './lock.js';
 import { headersFor, isRetryable, retryDelayMs } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -51,11 +53,12 @@ const MAX_FRESH_STARTS = 2;
  */
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
+  const ca = settings.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(settings.caCert)];
   const agent = new Agent({
     connections: settings.connections,
     pipelining: 1,
     allowH2: false,
-    connect: { timeout: settings.timeoutMs, rejectUnauthorized: !settings.insecure },
+    connect: { timeout: settings.timeoutMs, rejectUnauthorized: !settings.insecure, ca },
     headersTimeout: settings.timeoutMs,
     bodyTimeout: settings.timeoutMs,
   });
@@ -89,10 +92,20 @@ class DownloadRun {
     if (this.signal?.aborted) throw new AbortedError();
     const { dir, output } = this.settings;
     await checkDirectory(output === undefined ? dir : dirname(resolve(dir, output)));
-    let plan = await this.planWithRetries();
+    const plan = await this.planWithRetries();
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     const paths = this.paths(plan.fileName);
     await checkDirectory(dirname(paths.output));
+    const release = await acquireLock(lockPathFor(paths.part), paths.output);
+    try {
+      return await this.runLocked(plan, paths);
+    } finally {
+      await release();
+    }
+  }
+
+  private async runLocked(initialPlan: Plan, paths: Paths): Promise<DownloadResult> {
+    let plan = initialPlan;
     let manifest = await this.previousManifest(paths);
     if (manifest && isComplete(manifest) && (await fileSize(paths.output)) === manifest.size && (await fileSize(paths.part)) === undefined) {
       await removeManifest(paths.manifest);
@@ -185,9 +198,9 @@ class DownloadRun {
     const resumed = manifest && !reason ? resumeSegments(manifest, await currentBootId()) : undefined;
     const segments = resumed ?? this.freshSegments(plan);
     const resumedBytes = segments.reduce((sum, s) => sum + s.written, 0);
+    await checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes);
     const part = await openPart(paths.part, plan.size, resumed !== undefined);
     try {
-      await checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes);
       this.emit({
         type: 'start', url: this.settings.url, path: paths.output, total: plan.size ?? null, segmented: plan.ranges,
         connections: plan.ranges ? this.settings.connections : 1, resumedBytes,

@@ -111,6 +111,15 @@ export class ManifestError extends RangegetError {
   }
 }
 
+/** Another rangeget process is downloading to the same output. */
+export class LockedError extends RangegetError {
+  readonly code = 'ELOCKED';
+  readonly exitCode = ExitCode.localIo;
+  constructor(readonly path: string, readonly pid: number | undefined) {
+    super(`another rangeget${pid ? ` (pid ${pid})` : ''} is downloading to ${path}; wait for it to finish or stop it`);
+  }
+}
+
 /** Stopped by Ctrl-C, SIGTERM or an AbortSignal; the state on disk is resumable. */
 export class AbortedError extends RangegetError {
   readonly code = 'EABORTED';

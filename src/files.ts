@@ -1,5 +1,5 @@
 /** Local file checks and the part file. */
-import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
 import { formatBytes } from './size.js';
@@ -42,3 +42,12 @@ export async function checkFreeSpace(path: string, needed: number): Promise<void
   }
 }
 
+
+/** The PEM text of `--ca-cert`; a usage error when it cannot be read or is not PEM. */
+export async function readCaCert(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (!text?.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
+  }
+  return text;
+}

@@ -33,6 +33,8 @@ export interface DownloadOptions {
   userAgent?: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
+  /** A PEM file with a CA certificate to trust besides the system's. */
+  caCert?: string;
   /** Replace an existing complete output file. */
   overwrite?: boolean;
   /** Discard any partial download and start over. */
@@ -55,6 +57,7 @@ export interface Settings {
   timeoutMs: number;
   headers: Headers;
   insecure: boolean;
+  caCert: string | undefined;
   overwrite: boolean;
   restart: boolean;
 }
@@ -75,6 +78,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeout', 1),
     headers: requestHeaders(options.headers ?? {}, options.userAgent),
     insecure: options.insecure ?? false,
+    caCert: options.caCert,
     overwrite: options.overwrite ?? false,
     restart: options.restart ?? false,
   };

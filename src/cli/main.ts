@@ -1,6 +1,6 @@
 import yargs from 'yargs';
 import { download } from '../download.js';
-import { ExitCode, RangegetError, UsageError } from '../errors.js';
+import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
@@ -8,7 +8,7 @@ import { runDemo } from './demo.js';
 import { Reporter, type Mode } from './reporter.js';
 
 interface CliArgs {
-  url?: string;
+  urls: string[];
   output?: string;
   dir?: string;
   connections: string | number;
@@ -19,6 +19,7 @@ interface CliArgs {
   header?: string | string[];
   userAgent?: string;
   insecure: boolean;
+  caCert?: string;
   overwrite: boolean;
   restart: boolean;
   quiet: boolean;
@@ -35,8 +36,8 @@ const EPILOGUE = [
 function parser(argv: string[]) {
   return yargs(argv)
     .scriptName('rangeget')
-    .usage('Usage: $0 [options] <url>\n       $0 demo\n\nFast, resumable, multi-connection HTTP downloads.')
-    .command('$0 [url]', false)
+    .usage('Usage: $0 [options] <url>...\n       $0 demo\n\nFast, resumable, multi-connection HTTP downloads.')
+    .command('$0 [urls..]', false)
     .command('demo', 'download a generated file from a local throttled server with 1 and 8 connections (no network)')
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
@@ -48,6 +49,7 @@ function parser(argv: string[]) {
     .option('header', { alias: 'H', type: 'string', requiresArg: true, describe: "extra request header 'Name: value' (repeatable)" })
     .option('user-agent', { type: 'string', describe: 'User-Agent header' })
     .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
+    .option('ca-cert', { type: 'string', requiresArg: true, describe: 'also trust this CA certificate (PEM file)' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' })
@@ -89,9 +91,9 @@ function parseHeaders(lines: string[]): Record<string, string> {
 }
 
 /** Turns parsed flags into download options; every value is checked before any network use. */
-export function toOptions(args: CliArgs & { url: string }): DownloadOptions {
+export function toOptions(args: CliArgs, url: string): DownloadOptions {
   return {
-    url: args.url,
+    url,
     output: args.output,
     dir: args.dir,
     connections: integer(args.connections, 'connection count', 1, MAX_CONNECTIONS),
@@ -102,6 +104,7 @@ export function toOptions(args: CliArgs & { url: string }): DownloadOptions {
     headers: parseHeaders([args.header ?? []].flat()),
     userAgent: args.userAgent,
     insecure: args.insecure,
+    caCert: args.caCert,
     overwrite: args.overwrite,
     restart: args.restart,
   };
@@ -120,11 +123,14 @@ export async function main(argv: string[]): Promise<number> {
     const args = (await parser(argv).parseAsync()) as unknown as CliArgs & { _: string[]; help?: boolean; version?: boolean };
     if (args.help || args.version) return ExitCode.ok;
     reporter = new Reporter(outputMode(args));
-    if (args._[0] === 'demo' || args.url === 'demo') return await withInterruptSignal((signal) => runDemo(reporter, signal));
-    if (!args.url) throw new UsageError('missing URL (see rangeget --help)');
-    const options = toOptions({ ...args, url: args.url });
-    await withInterruptSignal((signal) => download({ ...options, signal, onEvent: (e) => reporter.event(e) }));
-    return ExitCode.ok;
+    const urls = args.urls ?? [];
+    if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
+    if (urls.length === 0) throw new UsageError('missing URL (see rangeget --help)');
+    if (urls.length > 1 && args.output !== undefined) {
+      throw new UsageError('-o names one file but several URLs were given; use -d DIR to save them side by side');
+    }
+    const options = urls.map((url) => toOptions(args, url));
+    return await withInterruptSignal((signal) => downloadAll(options, signal, reporter));
   } catch (err) {
     if (err instanceof RangegetError) {
       reporter.error(err);
@@ -133,6 +139,21 @@ export async function main(argv: string[]): Promise<number> {
     reporter.error({ message: `internal error: ${(err as Error)?.stack ?? String(err)}` });
     return ExitCode.internal;
   }
+}
+
+/** Downloads one URL after another; a failure is reported and the rest still run. Interrupts stop all. */
+async function downloadAll(list: DownloadOptions[], signal: AbortSignal, reporter: Reporter): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  for (const options of list) {
+    try {
+      await download({ ...options, signal, onEvent: (e) => reporter.event(e) });
+    } catch (err) {
+      if (!(err instanceof RangegetError) || err instanceof AbortedError) throw err;
+      reporter.error(err);
+      exitCode = err.exitCode;
+    }
+  }
+  return exitCode;
 }
 
 /** Ctrl-C or SIGTERM aborts gracefully (flush, save the manifest); a second one exits at once. */

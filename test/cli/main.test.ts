@@ -21,6 +21,11 @@ beforeEach(() => {
   server.behaviour = {};
 });
 
+/** Polls `check` every 50 ms for up to 10 s. */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 describe('rangeget CLI', () => {
   it('downloads a URL into the current directory and says where', async () => {
     const { code, stderr } = await runCli([server.url('/data.bin'), '-n', '4'], dir);
@@ -67,6 +72,8 @@ describe('rangeget CLI', () => {
     [['--bogus', 'http://127.0.0.1:1/x'], /Unknown argument/],
     [[], /missing URL/],
     [['-n'], /Not enough arguments following: n/],
+    [['-o', 'x', 'http://127.0.0.1:1/a', 'http://127.0.0.1:1/b'], /-o names one file but several URLs/],
+    [['--ca-cert', 'nope.pem', 'http://127.0.0.1:1/x'], /--ca-cert nope\.pem: not a readable PEM/],
     [['-o', 'missing/dir/f', 'http://127.0.0.1:1/x'], /does not exist/],
     [['-d', 'missing', 'http://127.0.0.1:1/x'], /missing does not exist/],
   ])('rejects %j with one line and exit code 2', async (args, message) => {
@@ -104,12 +111,36 @@ describe('rangeget CLI', () => {
     expect(await readFile(join(dir, 'f'), 'utf8')).toBe('keep me');
   });
 
-  it('exits 130 on Ctrl-C, saying how to resume, and the same command finishes', async () => {
+  it('downloads several URLs one after another and reports each failure', async () => {
+    const { code, stderr } = await runCli([server.url('/a.bin'), 'http://127.0.0.1:1/down.bin', server.url('/b.bin')], dir);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/ECONNREFUSED/);
+    expect((await readdir(dir)).sort()).toEqual(['a.bin', 'b.bin']);
+  });
+
+  it('refuses a second process on the same output, and takes over from a dead one', async () => {
+    server.behaviour = { bytesPerSecond: 256 * 1024 };
+    const args = ['-o', 'f', '-n', '2', server.url()];
+    const first = startCli(args, dir);
+    await waitFor(() => readdir(dir).then((names) => names.includes('f.part.json')));
+    const second = await runCli(args, dir);
+    expect(second.code).toBe(5);
+    expect(second.stderr).toMatch(new RegExp(`another rangeget \\(pid ${first.child.pid}\\) is downloading to .*f`));
+    first.child.kill('SIGKILL');
+    await first.done;
+    expect(await readdir(dir)).toContain('f.part.lock');
+    server.behaviour = {};
+    expect((await runCli(args, dir)).code).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(['f']);
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('exits 130 on %s, saying how to resume, and the same command finishes', async (signal) => {
     server.behaviour = { bytesPerSecond: 256 * 1024 };
     const args = ['-o', 'f', '-n', '2', server.url()];
     const run = startCli(args, dir);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    run.child.kill('SIGINT');
+    await waitFor(() => readdir(dir).then((names) => names.includes('f.part.json')));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill(signal);
     const interrupted = await run.done;
     expect(interrupted.code).toBe(130);
     expect(interrupted.stderr).toMatch(/run the same command again to resume/);

@@ -1,0 +1,64 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetworkError, UsageError } from '../src/errors.js';
+import { serveFile } from '../src/local-server.js';
+import { MiB, useDownloads } from './support/harness.js';
+import { sha256, testData } from './support/test-server.js';
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+const { get, outputSha, expectFiles, dir } = useDownloads();
+const data = testData(MiB);
+
+describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not installed to make a test certificate)'}`, () => {
+  let server: Server;
+  let url: string;
+  let certPem: string;
+  let certDir: string;
+
+  beforeAll(async () => {
+    certDir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+    const [key, cert] = [join(certDir, 'key.pem'), join(certDir, 'cert.pem')];
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    certPem = await readFile(cert, 'utf8');
+    server = createServer({ key: await readFile(key), cert: certPem }, (req, res) => serveFile(req, res, { data, etag: '"tls-1"' }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/secure.bin`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    execFileSync('rm', ['-rf', certDir]);
+  });
+
+  it('verifies certificates by default and fails fast on a self-signed one', async () => {
+    const started = performance.now();
+    const err = await get(url, { retries: 5 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/self[- ]signed|certificate/i);
+    expect(performance.now() - started).toBeLessThan(2000);
+    await expectFiles();
+  });
+
+  it('downloads with --insecure', async () => {
+    await get(url, { insecure: true, connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+  });
+
+  it('downloads with --ca-cert naming the private CA', async () => {
+    const caPath = join(dir(), 'ca.pem');
+    await writeFile(caPath, certPem);
+    await get(url, { caCert: caPath, connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+  });
+
+  it('refuses a --ca-cert that is not a certificate', async () => {
+    await expect(get(url, { caCert: join(dir(), 'missing.pem') })).rejects.toThrow(UsageError);
+  });
+});
