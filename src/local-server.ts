@@ -78,13 +78,13 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Starts an HTTP server on 127.0.0.1 (a free port) that answers every request with `handler`. */
-export async function listenLocal(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<LocalServer> {
+/** Starts an HTTP server on 127.0.0.1 (`port`, or a free one) that answers every request with `handler`. */
+export async function listenLocal(handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0): Promise<LocalServer> {
   const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     server,
     close: () => new Promise((resolve) => {
       server.closeAllConnections();

@@ -24,6 +24,22 @@ describe('flaky networks: recover', () => {
     if (expectedDelay === undefined) expect(retries[0]!.delayMs).toBeLessThan(1000);
   });
 
+  it('rides out a server restart: connections cut, then refused, then back', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { bytesPerSecond: 512 * KiB });
+    let restarting: Promise<void> | undefined;
+    const result = await get(s.url(), {
+      connections: 4,
+      retries: 5,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.bytes > MiB / 2) restarting ??= s.restart(700);
+      },
+    });
+    await restarting;
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBeGreaterThanOrEqual(4);
+  });
+
   it('retries the planning request when the server is busy', async () => {
     const data = testData(MiB);
     const s = await serve(data, { planBusy: 3 });

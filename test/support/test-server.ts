@@ -95,6 +95,14 @@ export class TestServer {
     this.server!.server.closeAllConnections();
   }
 
+  /** Goes away for `downMs` (connections cut, new ones refused), then listens on the same port again. */
+  async restart(downMs: number): Promise<void> {
+    const port = Number(new URL(this.server!.url).port);
+    await this.server!.close();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    this.server = await listenLocal((req, res) => this.handle(req, res), port);
+  }
+
   close(): Promise<void> {
     return this.server!.close();
   }
