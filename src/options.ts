@@ -89,7 +89,7 @@ function positiveInteger(value: number, what: string, min: number): number {
   return value;
 }
 
-export function checkUrl(text: string): string {
+function checkUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);

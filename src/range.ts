@@ -7,10 +7,6 @@ export interface ByteRange {
   readonly end: number;
 }
 
-export function rangeLength(range: ByteRange): number {
-  return range.end - range.start;
-}
-
 /** The `Range` request header value for a non-empty range. */
 export function rangeHeader(range: ByteRange): string {
   return `bytes=${range.start}-${range.end - 1}`;

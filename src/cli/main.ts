@@ -91,7 +91,7 @@ function parseHeaders(lines: string[]): Record<string, string> {
 }
 
 /** Turns parsed flags into download options; every value is checked before any network use. */
-export function toOptions(args: CliArgs, url: string): DownloadOptions {
+function toOptions(args: CliArgs, url: string): DownloadOptions {
   return {
     url,
     output: args.output,

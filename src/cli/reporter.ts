@@ -60,7 +60,7 @@ export class Reporter {
   }
 }
 
-export function progressLine(p: { bytes: number; total: number | null; speed: number; connections: number }): string {
+function progressLine(p: { bytes: number; total: number | null; speed: number; connections: number }): string {
   const percent = p.total ? `${((100 * p.bytes) / p.total).toFixed(1).padStart(5)}%` : '    ?%';
   const size = p.total === null ? formatBytes(p.bytes) : `${formatBytes(p.bytes)} / ${formatBytes(p.total)}`;
   const eta = p.total !== null && p.speed > 0 ? formatDuration((p.total - p.bytes) / p.speed) : '--:--';
