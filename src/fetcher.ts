@@ -8,7 +8,7 @@ import {
 import { headerValue, parseRetryAfter, toNetworkError, type Headers } from './http.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
-import type { SegmentWriter } from './writer.js';
+import type { ChunkSink } from './writer.js';
 
 export interface FetchJob {
   dispatcher: Dispatcher;
@@ -23,8 +23,10 @@ export interface FetchJob {
   lastModified: string | null;
   /** Total size of the file, when known; a 206 must name the same total. */
   size: number | undefined;
-  writer: SegmentWriter;
+  writer: ChunkSink;
   signal: AbortSignal;
+  /** Called when response headers arrive and pass the checks (time to first byte). */
+  onHeaders?: () => void;
   /** Window in which a response must deliver STALL_BYTES_PER_SECOND on average, or be dropped as stalled. */
   stallTimeoutMs: number;
 }
@@ -95,6 +97,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     const problem = this.check(status, headers);
     if (problem) return this.abort(problem);
+    this.job.onHeaders?.();
     this.startDecoder(controller, headerValue(headers, 'content-encoding')?.toLowerCase());
     this.watchdog = setInterval(() => this.checkPace(controller), this.job.stallTimeoutMs);
   }

@@ -12,6 +12,8 @@ export interface ServedFile {
 export interface ServeOptions {
   /** Per-response speed cap in bytes per second; none when undefined. */
   bytesPerSecond?: number;
+  /** A cap on all responses together, shared through one Pacer. */
+  total?: Pacer;
   /** Honour Range and say `Accept-Ranges: bytes` (default true). */
   ranges?: boolean;
 }
@@ -45,23 +47,46 @@ export function serveFile(req: IncomingMessage, res: ServerResponse, file: Serve
   if (range) res.setHeader('content-range', `bytes ${range.start}-${range.end - 1}/${size}`);
   res.writeHead(range ? 206 : 200);
   if (req.method === 'HEAD') res.end();
-  else sendPaced(res, file.data.subarray(body.start, body.end), options.bytesPerSecond);
+  else sendPaced(res, file.data.subarray(body.start, body.end), options.bytesPerSecond, options.total);
 }
 
-/** Writes `data`, at most `bytesPerSecond` on average when given, respecting backpressure. */
-export function sendPaced(res: ServerResponse, data: Buffer, bytesPerSecond: number | undefined): void {
-  const chunkSize = bytesPerSecond ? Math.max(4096, Math.min(65536, Math.floor(bytesPerSecond / 100))) : 1 << 20;
-  const started = performance.now();
+/** Most idle time a Pacer banks as credit for a burst: idle periods must not turn into bursts. */
+const MAX_BURST_SECONDS = 0.05;
+
+/** Paces bytes to an average rate: how long to wait before the next chunk may go. */
+export class Pacer {
+  private readonly started = performance.now();
+  private sent = 0;
+
+  constructor(readonly bytesPerSecond: number) {}
+
+  waitMs(): number {
+    return (this.sent * 1000) / this.bytesPerSecond - (performance.now() - this.started);
+  }
+
+  count(bytes: number): void {
+    const allowed = ((performance.now() - this.started) / 1000) * this.bytesPerSecond;
+    this.sent = Math.max(this.sent, allowed - MAX_BURST_SECONDS * this.bytesPerSecond) + bytes;
+  }
+}
+
+/** Writes `data`, at most `bytesPerSecond` on average (and within `total`) when given, respecting backpressure. */
+export function sendPaced(res: ServerResponse, data: Buffer, bytesPerSecond: number | undefined, total?: Pacer): void {
+  const slowest = Math.min(bytesPerSecond ?? Infinity, total?.bytesPerSecond ?? Infinity);
+  const chunkSize = Number.isFinite(slowest) ? Math.max(4096, Math.min(65536, Math.floor(slowest / 100))) : 1 << 20;
+  const own = bytesPerSecond ? new Pacer(bytesPerSecond) : undefined;
   let sent = 0;
   const next = (): void => {
     while (sent < data.length && !res.destroyed) {
-      const dueMs = bytesPerSecond ? (sent * 1000) / bytesPerSecond - (performance.now() - started) : 0;
+      const dueMs = Math.max(own?.waitMs() ?? 0, total?.waitMs() ?? 0);
       if (dueMs > 1) {
         setTimeout(next, dueMs);
         return;
       }
       const chunk = data.subarray(sent, sent + chunkSize);
       sent += chunk.length;
+      own?.count(chunk.length);
+      total?.count(chunk.length);
       if (!res.write(chunk)) {
         res.once('drain', next);
         return;

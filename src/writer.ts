@@ -8,12 +8,37 @@ export const FLUSH_AGE_MS = 50;
 /** Buffered plus in-flight bytes above which the connection should pause reading. */
 export const HIGH_WATER_BYTES = 2 * FLUSH_BYTES;
 
+/** Where a fetcher's bytes go, in order. */
+export interface ChunkSink {
+  /** Takes the next bytes; false asks the caller to pause until `onDrain` fires. */
+  push(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+  /** Resolves when everything pushed is done with. */
+  flush(): Promise<void>;
+}
+
+/** Counts the bytes and drops them: for measuring a server without the disk. */
+export class DiscardSink implements ChunkSink {
+  constructor(private readonly segment: Segment) {}
+
+  push(chunk: Buffer): boolean {
+    this.segment.written += chunk.length;
+    return true;
+  }
+
+  onDrain(): void {}
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /**
  * Writes one segment's bytes, in order, at their own offsets in the part file. Coalesces
  * network chunks into positioned `writev` calls, one in flight at a time, and advances
  * `segment.written` only when a write has completed.
  */
-export class SegmentWriter {
+export class SegmentWriter implements ChunkSink {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private inFlight = 0;

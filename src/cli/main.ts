@@ -1,9 +1,11 @@
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { download } from '../download.js';
 import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
-import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
+import { integer, networkOptions, parseHeaders } from './args.js';
+import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
 import { runDemo } from './demo.js';
 import { Reporter, type Mode } from './reporter.js';
 
@@ -33,31 +35,31 @@ const EPILOGUE = [
   'run the same command again to resume.',
 ].join('\n');
 
-function parser(argv: string[]) {
-  return yargs(argv)
-    .scriptName('rangeget')
-    .usage('Usage: $0 [options] <url>...\n       $0 demo\n\nFast, resumable, multi-connection HTTP downloads.')
-    .command('$0 [urls..]', false)
-    .command('demo', 'download a generated file from a local throttled server with 1 and 8 connections (no network)')
+function downloadOptions<T>(y: Argv<T>) {
+  return networkOptions(y)
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
     .option('min-segment-size', { type: 'string', requiresArg: true, default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
     .option('checksum', { type: 'string', requiresArg: true, describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
-    .option('timeout', { requiresArg: true, default: DEFAULT_TIMEOUT_MS / 1000, describe: 'connect and idle timeout, seconds' })
-    .option('header', { alias: 'H', type: 'string', requiresArg: true, describe: "extra request header 'Name: value' (repeatable)" })
-    .option('user-agent', { type: 'string', describe: 'User-Agent header' })
-    .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
-    .option('ca-cert', { type: 'string', requiresArg: true, describe: 'also trust this CA certificate (PEM file)' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' })
-    .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' })
+    .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' });
+}
+
+function parser(argv: string[]) {
+  return yargs(argv)
+    .scriptName('rangeget')
+    .usage('Usage: $0 [options] <url>...\n\nFast, resumable, multi-connection HTTP downloads.')
+    .command('$0 [urls..]', false, downloadOptions)
+    .command('demo', 'see the speed-up on a local throttled server (no network)')
+    .command('bench [url]', 'measure throughput per connection count; find the knee', benchOptions)
     .example('$0 https://example.org/d.iso', '8 connections, into the current directory')
     .example('$0 -n 16 -o /data/x.iso https://example.org/d.iso', '16 connections, chosen path')
     .example('$0 --checksum sha256=HEX https://x.org/d.iso', 'verify it')
     .example('$0 demo', 'the speed-up, on a local server')
+    .example('$0 bench https://x.org/d.iso', 'how many connections are worth opening')
     .epilogue(EPILOGUE)
     .version(VERSION)
     .alias('version', 'V')
@@ -69,25 +71,6 @@ function parser(argv: string[]) {
     .fail((message, error) => {
       throw error instanceof RangegetError ? error : new UsageError(`${message ?? error.message} (see rangeget --help)`);
     });
-}
-
-function integer(given: string | number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const text = String(given);
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!(value >= min && value <= max)) {
-    throw new UsageError(`invalid ${what} '${text}': use a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'up' : max}`);
-  }
-  return value;
-}
-
-function parseHeaders(lines: string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon < 1) throw new UsageError(`invalid header '${line}': use 'Name: value'`);
-    headers[line.slice(0, colon)] = line.slice(colon + 1);
-  }
-  return headers;
 }
 
 /** Turns parsed flags into download options; every value is checked before any network use. */
@@ -125,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     reporter = new Reporter(outputMode(args));
     const urls = args.urls ?? [];
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
+    if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
     if (urls.length === 0) throw new UsageError('missing URL (see rangeget --help)');
     if (urls.length > 1 && args.output !== undefined) {
       throw new UsageError('-o names one file but several URLs were given; use -d DIR to save them side by side');

@@ -1,0 +1,141 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { setMaxListeners } from 'node:events';
+import { open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from 'undici';
+import { fetchSegment } from '../fetcher.js';
+import { isRetryable, retryDelayMs, type Headers } from '../http.js';
+import { ifRangeValue, type Plan } from '../planner.js';
+import type { ByteRange } from '../range.js';
+import { newSegment, splitIntoRanges, type Segment } from '../scheduler.js';
+import { DiscardSink, SegmentWriter, type ChunkSink } from '../writer.js';
+
+/** The server under test and how to talk to it. */
+export interface BenchTarget {
+  plan: Plan;
+  headers: Headers;
+  timeoutMs: number;
+  retries: number;
+  insecure: boolean;
+  ca: string[] | undefined;
+}
+
+export interface RunOptions {
+  connections: number;
+  /** Bytes to read from the start of the object, split evenly over the connections. */
+  bytes: number;
+  /** Stop after this long, whatever was read. */
+  durationMs: number | undefined;
+  /** Write to a temporary file instead of discarding. */
+  toDisk: boolean;
+  signal: AbortSignal | undefined;
+}
+
+export interface ConnectionSample {
+  bytes: number;
+  /** From sending the request to the response headers, connection setup included. */
+  ttfbMs: number;
+  /** Bytes per second from the response headers to the last byte. */
+  throughput: number;
+  /** Since the run started. */
+  doneSeconds: number;
+  retries: number;
+  errors: number;
+}
+
+export interface RunSample {
+  connections: number;
+  bytes: number;
+  /** Until the last connection finished. */
+  seconds: number;
+  connectMs: number[];
+  perConnection: ConnectionSample[];
+}
+
+/** One measurement: `connections` fresh connections, each reading its own share of the object once. */
+export async function measureRun(target: BenchTarget, options: RunOptions): Promise<RunSample> {
+  const agent = new Agent({
+    connections: options.connections, pipelining: 1, allowH2: false,
+    connect: { timeout: target.timeoutMs, rejectUnauthorized: !target.insecure, ca: target.ca },
+    headersTimeout: target.timeoutMs, bodyTimeout: target.timeoutMs,
+  });
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = options.durationMs === undefined ? undefined : setTimeout(() => stop.abort(), options.durationMs);
+  const disk = options.toDisk ? await openScratch(options.bytes) : undefined;
+  const started = performance.now();
+  const connectMs: number[] = [];
+  const onConnected = () => connectMs.push(performance.now() - started);
+  subscribe('undici:client:connected', onConnected);
+  try {
+    const ranges = splitIntoRanges(options.bytes, options.connections, 1);
+    const sinkFor = (segment: Segment): ChunkSink => (disk ? new SegmentWriter(disk.fd, segment, () => {}) : new DiscardSink(segment));
+    const perConnection = await Promise.all(ranges.map((range) => fetchShare(target, agent, range, sinkFor, stop.signal, started)));
+    if (options.signal?.aborted) throw options.signal.reason;
+    return {
+      connections: options.connections,
+      bytes: perConnection.reduce((sum, c) => sum + c.bytes, 0),
+      seconds: Math.max(...perConnection.map((c) => c.doneSeconds)),
+      connectMs,
+      perConnection,
+    };
+  } finally {
+    unsubscribe('undici:client:connected', onConnected);
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    await agent.destroy();
+    await disk?.close();
+  }
+}
+
+/** One connection's share, retried from where it stopped; an abort (end of --duration) ends it early. */
+async function fetchShare(
+  target: BenchTarget, agent: Agent, range: ByteRange, sinkFor: (segment: Segment) => ChunkSink,
+  signal: AbortSignal, started: number,
+): Promise<ConnectionSample> {
+  const { plan } = target;
+  const segment = newSegment(range);
+  const sample: ConnectionSample = { bytes: 0, ttfbMs: NaN, throughput: 0, doneSeconds: 0, retries: 0, errors: 0 };
+  let headersAt: number | undefined;
+  while (!signal.aborted) {
+    const sentAt = performance.now();
+    try {
+      await fetchSegment({
+        dispatcher: agent, url: plan.finalUrl, headers: target.headers, segment, ranged: true, ifRange: ifRangeValue(plan),
+        etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: sinkFor(segment), signal,
+        stallTimeoutMs: target.timeoutMs,
+        onHeaders: () => {
+          if (headersAt !== undefined) return;
+          headersAt = performance.now();
+          sample.ttfbMs = headersAt - sentAt;
+        },
+      });
+      break;
+    } catch (err) {
+      if (signal.aborted) break;
+      sample.errors++;
+      if (!isRetryable(err) || sample.retries >= target.retries) throw err;
+      sample.retries++;
+      segment.received = segment.written;
+      await sleep(retryDelayMs(err, sample.retries));
+    }
+  }
+  const doneAt = performance.now();
+  sample.bytes = segment.received;
+  sample.doneSeconds = (doneAt - started) / 1000;
+  const transferSeconds = (doneAt - (headersAt ?? doneAt)) / 1000;
+  sample.throughput = transferSeconds > 0 ? sample.bytes / transferSeconds : 0;
+  return sample;
+}
+
+/** A sparse temporary file for --to-disk, removed when closed. */
+async function openScratch(bytes: number): Promise<{ fd: number; close(): Promise<void> }> {
+  const path = join(tmpdir(), `rangeget-bench-${process.pid}-${Date.now()}.tmp`);
+  const file = await open(path, 'w');
+  await file.truncate(bytes);
+  return { fd: file.fd, close: async () => { await file.close(); await rm(path, { force: true }); } };
+}

@@ -1,0 +1,36 @@
+/** Nearest-rank percentile (p in 0..100) of `values`; NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const median = (values: readonly number[]) => percentile(values, 50);
+
+export interface ThroughputPoint {
+  connections: number;
+  /** Aggregate bytes per second. */
+  throughput: number;
+}
+
+/** Share of the best aggregate throughput that counts as "reaching" it. */
+export const KNEE_FRACTION = 0.9;
+
+/** The smallest connection count whose throughput reaches KNEE_FRACTION of the best one. */
+export function findKnee(points: readonly ThroughputPoint[]): number {
+  const best = Math.max(...points.map((p) => p.throughput));
+  const reaching = points.filter((p) => p.throughput >= KNEE_FRACTION * best);
+  return Math.min(...reaching.map((p) => p.connections));
+}
+
+/** One sentence a person can act on: how many connections are worth opening. */
+export function kneeSentence(points: readonly ThroughputPoint[]): string {
+  const knee = findKnee(points);
+  const best = Math.max(...points.map((p) => p.throughput));
+  const largest = Math.max(...points.map((p) => p.connections));
+  const atKnee = points.find((p) => p.connections === knee)!;
+  const share = Math.round((100 * atKnee.throughput) / best);
+  const plural = knee === 1 ? 'connection reaches' : 'connections reach';
+  if (knee === largest && points.length > 1) return `${knee} ${plural} the best throughput and it may still grow: try more connections.`;
+  return `${knee} ${plural} ${share}% of the best; more add little.`;
+}

@@ -1,0 +1,134 @@
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
+import { ProtocolError } from '../errors.js';
+import { readCaCert } from '../files.js';
+import { makePlan } from '../planner.js';
+import { requestHeaders } from '../options.js';
+import { measureRun, type BenchTarget, type RunSample } from './measure.js';
+import { findKnee, kneeSentence, median, percentile } from './stats.js';
+
+export const DEFAULT_SWEEP = [1, 2, 4, 8, 16];
+export const DEFAULT_MAX_BYTES = 2 ** 30;
+
+export interface BenchOptions {
+  url: string;
+  /** Connection counts to measure, in order. */
+  connections?: number[];
+  /** Bytes per run; default: the whole object or 1 GiB, whichever is smaller. */
+  bytes?: number;
+  /** Stop each run after this many seconds. */
+  durationSeconds?: number;
+  /** Runs per connection count (interleaved across counts); the median one is reported. */
+  repeat?: number;
+  /** Include the disk: write to a temporary file instead of discarding. */
+  toDisk?: boolean;
+  headers?: Record<string, string>;
+  userAgent?: string;
+  timeoutMs?: number;
+  retries?: number;
+  insecure?: boolean;
+  caCert?: string;
+  signal?: AbortSignal;
+  /** Called as each run starts, e.g. to show progress. */
+  onRun?: (run: { connections: number; repeat: number; of: number }) => void;
+}
+
+/** Three percentiles of a distribution. */
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+export interface BenchResult {
+  connections: number;
+  bytes: number;
+  seconds: number;
+  /** Aggregate bytes per second. */
+  throughput: number;
+  /** Each connection's own bytes per second. */
+  perConnection: { min: number; median: number; max: number };
+  ttfbMs: Percentiles;
+  connectMs: Percentiles;
+  /** When the first and the last connection finished: the gap is what the slowest one cost. */
+  firstDoneSeconds: number;
+  lastDoneSeconds: number;
+  retries: number;
+  errors: number;
+  /** With --repeat: aggregate throughput of every run, and the spread. */
+  runs: { throughput: number[]; min: number; max: number };
+}
+
+export interface BenchReport {
+  url: string;
+  /** Size of the object, or null when the server does not say. */
+  size: number | null;
+  bytesPerRun: number;
+  /** The smallest connection count within 90% of the best aggregate throughput. */
+  knee: number;
+  summary: string;
+  results: BenchResult[];
+}
+
+/** Measures the server behind `url` at each connection count and names the knee. */
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const target = await prepare(options);
+  const counts = options.connections ?? DEFAULT_SWEEP;
+  const repeat = options.repeat ?? 1;
+  const bytes = Math.min(options.bytes ?? DEFAULT_MAX_BYTES, target.plan.size!);
+  const samples = new Map<number, RunSample[]>(counts.map((n) => [n, []]));
+  for (let r = 1; r <= repeat; r++) {
+    for (const connections of counts) {
+      options.onRun?.({ connections, repeat: r, of: repeat });
+      const durationMs = options.durationSeconds === undefined ? undefined : options.durationSeconds * 1000;
+      samples.get(connections)!.push(await measureRun(target, { connections, bytes, durationMs, toDisk: options.toDisk ?? false, signal: options.signal }));
+    }
+  }
+  const results = counts.map((n) => summarize(samples.get(n)!));
+  return {
+    url: options.url,
+    size: target.plan.size ?? null,
+    bytesPerRun: bytes,
+    knee: findKnee(results),
+    summary: kneeSentence(results),
+    results,
+  };
+}
+
+async function prepare(options: BenchOptions): Promise<BenchTarget> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const ca = options.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(options.caCert)];
+  const headers = requestHeaders(options.headers ?? {}, options.userAgent);
+  const agent = new Agent({ connect: { timeout: timeoutMs, rejectUnauthorized: !options.insecure, ca }, headersTimeout: timeoutMs });
+  try {
+    const plan = await makePlan(agent, options.url, headers);
+    if (!plan.ranges) throw new ProtocolError(`${options.url} does not support byte ranges of a known size, so connections cannot share it`);
+    return { plan, headers, timeoutMs, retries: options.retries ?? 3, insecure: options.insecure ?? false, ca };
+  } finally {
+    await agent.destroy();
+  }
+}
+
+/** The run with the median throughput stands for its connection count; the others give the spread. */
+function summarize(runs: RunSample[]): BenchResult {
+  const throughputs = runs.map((r) => r.bytes / r.seconds);
+  const chosen = runs[throughputs.indexOf(median(throughputs))]!;
+  const perConnection = chosen.perConnection.map((c) => c.throughput);
+  const ttfb = chosen.perConnection.map((c) => c.ttfbMs).filter(Number.isFinite);
+  const done = chosen.perConnection.map((c) => c.doneSeconds);
+  const spread = (values: number[]): Percentiles => ({ p50: percentile(values, 50), p90: percentile(values, 90), p99: percentile(values, 99) });
+  return {
+    connections: chosen.connections,
+    bytes: chosen.bytes,
+    seconds: chosen.seconds,
+    throughput: chosen.bytes / chosen.seconds,
+    perConnection: { min: Math.min(...perConnection), median: median(perConnection), max: Math.max(...perConnection) },
+    ttfbMs: spread(ttfb),
+    connectMs: spread(chosen.connectMs),
+    firstDoneSeconds: Math.min(...done),
+    lastDoneSeconds: Math.max(...done),
+    retries: chosen.perConnection.reduce((sum, c) => sum + c.retries, 0),
+    errors: chosen.perConnection.reduce((sum, c) => sum + c.errors, 0),
+    runs: { throughput: throughputs, min: Math.min(...throughputs), max: Math.max(...throughputs) },
+  };
+}

@@ -1,0 +1,35 @@
+import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
+import { DEFAULT_TIMEOUT_MS } from '../options.js';
+
+/** Options of every command that talks to a server. */
+export function networkOptions<T>(y: Argv<T>) {
+  return y
+    .option('timeout', { requiresArg: true, default: DEFAULT_TIMEOUT_MS / 1000, describe: 'connect and idle timeout, seconds' })
+    .option('header', { alias: 'H', type: 'string', requiresArg: true, describe: "extra request header 'Name: value' (repeatable)" })
+    .option('user-agent', { type: 'string', describe: 'User-Agent header' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
+    .option('ca-cert', { type: 'string', requiresArg: true, describe: 'also trust this CA certificate (PEM file)' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' });
+}
+
+/** A whole number from `min` to `max`, or a usage error naming `what`. */
+export function integer(given: string | number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const text = String(given);
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(`invalid ${what} '${text}': use a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'up' : max}`);
+  }
+  return value;
+}
+
+/** `Name: value` lines from -H into a header object. */
+export function parseHeaders(lines: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon < 1) throw new UsageError(`invalid header '${line}': use 'Name: value'`);
+    headers[line.slice(0, colon)] = line.slice(colon + 1);
+  }
+  return headers;
+}

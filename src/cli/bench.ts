@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { formatCsv, formatTable } from '../bench/format.js';
+import { renderSvg } from '../bench/svg.js';
+import { DEFAULT_SWEEP, runBench, type BenchReport } from '../bench/sweep.js';
+import { ExitCode, UsageError, localIoError } from '../errors.js';
+import { listenLocal, Pacer, serveFile, type LocalServer } from '../local-server.js';
+import { MAX_CONNECTIONS } from '../options.js';
+import { formatBytes, parseSize } from '../size.js';
+import { integer, networkOptions, parseHeaders } from './args.js';
+
+export interface BenchArgs {
+  url?: string;
+  connections: string;
+  bytes?: string;
+  duration?: string | number;
+  repeat: string | number;
+  toDisk: boolean;
+  json: boolean;
+  csv: boolean;
+  svg?: string;
+  timeout: string | number;
+  header?: string | string[];
+  userAgent?: string;
+  insecure: boolean;
+  caCert?: string;
+  quiet: boolean;
+}
+
+/** The built-in server: what `rangeget demo` uses, plus an overall cap so the sweep has a knee. */
+const BUILT_IN = { size: 64 * 2 ** 20, perConnection: 24 * 2 ** 20, total: 160 * 2 ** 20 };
+
+export function benchOptions<T>(y: Argv<T>) {
+  return networkOptions(y)
+    .positional('url', { type: 'string', describe: 'object to measure (default: a built-in local server)' })
+    .option('connections', { alias: 'n', type: 'string', requiresArg: true, default: DEFAULT_SWEEP.join(','), describe: 'connection counts to measure' })
+    .option('bytes', { type: 'string', requiresArg: true, describe: 'bytes per run (default: the object, at most 1G)' })
+    .option('duration', { requiresArg: true, describe: 'stop each run after this many seconds' })
+    .option('repeat', { requiresArg: true, default: 1, describe: 'runs per connection count (the median is reported)' })
+    .option('to-disk', { type: 'boolean', default: false, describe: 'write to a temporary file instead of discarding' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout' })
+    .option('csv', { type: 'boolean', default: false, describe: 'print CSV on stdout' })
+    .option('svg', { type: 'string', requiresArg: true, describe: 'draw throughput against connections into this SVG file' })
+    .example('$0 bench https://x.org/d.iso', 'sweep 1, 2, 4, 8 and 16 connections')
+    .example('$0 bench URL -n 1,4,16 --repeat 3 --json', 'machine-readable, median of 3')
+    .example('$0 bench --svg throughput.svg', 'the built-in server, with a chart');
+}
+
+function connectionList(text: string): number[] {
+  const counts = text.split(',').map((part) => integer(part.trim(), 'connection count', 1, MAX_CONNECTIONS));
+  return [...new Set(counts)].sort((a, b) => a - b);
+}
+
+/** `rangeget bench`: measures, then prints a table, JSON or CSV, and optionally writes an SVG. */
+export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Promise<number> {
+  if (args.json && args.csv) throw new UsageError('--json and --csv both write to stdout; choose one');
+  const connections = connectionList(args.connections);
+  const bytes = args.bytes === undefined ? undefined : parseSize(args.bytes, 'byte count');
+  const durationSeconds = args.duration === undefined ? undefined : integer(args.duration, 'duration', 1, 3600);
+  const repeat = integer(args.repeat, 'repeat count', 1, 100);
+  const live = process.stderr.isTTY && !args.quiet && !args.json && !args.csv;
+  const server = args.url === undefined ? await startBuiltIn(args.quiet) : undefined;
+  try {
+    const report = await runBench({
+      url: args.url ?? `${server!.url}/built-in.bin`, connections, bytes, durationSeconds, repeat, toDisk: args.toDisk,
+      headers: parseHeaders([args.header ?? []].flat()), userAgent: args.userAgent, insecure: args.insecure,
+      caCert: args.caCert, timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000, signal,
+      onRun: live ? (run) => process.stderr.write(`\r\x1b[Kbench: ${run.connections} connection${run.connections === 1 ? '' : 's'}, run ${run.repeat}/${run.of}…`) : undefined,
+    });
+    if (live) process.stderr.write('\r\x1b[K');
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : args.csv ? formatCsv(report) : `${formatTable(report)}\n`);
+    if (args.svg) await writeSvg(args.svg, report);
+    return ExitCode.ok;
+  } finally {
+    await server?.close();
+  }
+}
+
+async function startBuiltIn(quiet: boolean): Promise<LocalServer> {
+  const data = randomBytes(BUILT_IN.size);
+  const total = new Pacer(BUILT_IN.total);
+  if (!quiet) {
+    process.stderr.write(`bench: no URL given, measuring the built-in local server (${formatBytes(BUILT_IN.perConnection)}/s per connection, ${formatBytes(BUILT_IN.total)}/s in all)\n`);
+  }
+  return listenLocal((req, res) => serveFile(req, res, { data, etag: '"built-in"' }, { bytesPerSecond: BUILT_IN.perConnection, total }));
+}
+
+async function writeSvg(path: string, report: BenchReport): Promise<void> {
+  await writeFile(path, renderSvg(report)).catch((err: unknown) => {
+    throw localIoError(err, path);
+  });
+}
