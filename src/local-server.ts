@@ -50,15 +50,16 @@ export function serveFile(req: IncomingMessage, res: ServerResponse, file: Serve
   else sendPaced(res, file.data.subarray(body.start, body.end), options.bytesPerSecond, options.total);
 }
 
-/** Most idle time a Pacer banks as credit for a burst: idle periods must not turn into bursts. */
-const MAX_BURST_SECONDS = 0.05;
-
 /** Paces bytes to an average rate: how long to wait before the next chunk may go. */
 export class Pacer {
   private readonly started = performance.now();
   private sent = 0;
 
-  constructor(readonly bytesPerSecond: number) {}
+  /**
+   * `maxBurstSeconds` caps the idle time banked as credit: a long-lived, shared pacer must not turn an
+   * idle minute into a burst; a per-response one keeps its exact average (catching up after a hiccup).
+   */
+  constructor(readonly bytesPerSecond: number, private readonly maxBurstSeconds = Infinity) {}
 
   waitMs(): number {
     return (this.sent * 1000) / this.bytesPerSecond - (performance.now() - this.started);
@@ -66,7 +67,7 @@ export class Pacer {
 
   count(bytes: number): void {
     const allowed = ((performance.now() - this.started) / 1000) * this.bytesPerSecond;
-    this.sent = Math.max(this.sent, allowed - MAX_BURST_SECONDS * this.bytesPerSecond) + bytes;
+    this.sent = Math.max(this.sent, allowed - this.maxBurstSeconds * this.bytesPerSecond) + bytes;
   }
 }
 

@@ -35,6 +35,8 @@ export interface RunOptions {
 
 export interface ConnectionSample {
   bytes: number;
+  /** When the response headers arrived, since the run started. */
+  headersSeconds: number;
   /** From sending the request to the response headers, connection setup included. */
   ttfbMs: number;
   /** Bytes per second from the response headers to the last byte. */
@@ -48,7 +50,7 @@ export interface ConnectionSample {
 export interface RunSample {
   connections: number;
   bytes: number;
-  /** Until the last connection finished. */
+  /** From the first response headers to the last byte: the transfer, without connection setup. */
   seconds: number;
   connectMs: number[];
   perConnection: ConnectionSample[];
@@ -79,7 +81,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
     return {
       connections: options.connections,
       bytes: perConnection.reduce((sum, c) => sum + c.bytes, 0),
-      seconds: Math.max(...perConnection.map((c) => c.doneSeconds)),
+      seconds: Math.max(...perConnection.map((c) => c.doneSeconds)) - Math.min(...perConnection.map((c) => c.headersSeconds)),
       connectMs,
       perConnection,
     };
@@ -99,7 +101,7 @@ async function fetchShare(
 ): Promise<ConnectionSample> {
   const { plan } = target;
   const segment = newSegment(range);
-  const sample: ConnectionSample = { bytes: 0, ttfbMs: NaN, throughput: 0, doneSeconds: 0, retries: 0, errors: 0 };
+  const sample: ConnectionSample = { bytes: 0, headersSeconds: NaN, ttfbMs: NaN, throughput: 0, doneSeconds: 0, retries: 0, errors: 0 };
   let headersAt: number | undefined;
   while (!signal.aborted) {
     const sentAt = performance.now();
@@ -112,6 +114,7 @@ async function fetchShare(
           if (headersAt !== undefined) return;
           headersAt = performance.now();
           sample.ttfbMs = headersAt - sentAt;
+          sample.headersSeconds = (headersAt - started) / 1000;
         },
       });
       break;

@@ -79,7 +79,7 @@ export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Pro
 
 async function startBuiltIn(quiet: boolean): Promise<LocalServer> {
   const data = randomBytes(BUILT_IN.size);
-  const total = new Pacer(BUILT_IN.total);
+  const total = new Pacer(BUILT_IN.total, 0.01);
   if (!quiet) {
     process.stderr.write(`bench: no URL given, measuring the built-in local server (${formatBytes(BUILT_IN.perConnection)}/s per connection, ${formatBytes(BUILT_IN.total)}/s in all)\n`);
   }

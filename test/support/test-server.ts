@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenLocal, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
+import { listenLocal, Pacer, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
 
 /** Misbehaviours the test server can switch on, one at a time or together. */
 export interface Behaviour {
   /** Per-response speed cap, bytes per second. */
   bytesPerSecond?: number;
+  /** A cap on all responses together, bytes per second. */
+  totalBytesPerSecond?: number;
   /** Honour Range and advertise it (default true). */
   ranges?: boolean;
   /** Honour Range but do not send Accept-Ranges. */
@@ -62,6 +64,7 @@ export class TestServer {
   readonly requests: RequestLog[] = [];
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
+  private total: Pacer | undefined;
   private token = 0;
   private tokenUses = 0;
 
@@ -149,7 +152,8 @@ export class TestServer {
     if (ignore) res.setHeader('accept-ranges', 'bytes');
     if (b.ignoreIfRange) delete req.headers['if-range'];
     if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
-    serveFile(req, res, this.file, { bytesPerSecond: b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore });
+    if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
+    serveFile(req, res, this.file, { bytesPerSecond: b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
   }
 
   private dropHeader(res: ServerResponse, name: string): void {

@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSV_COLUMNS } from '../../src/bench/format.js';
+import { runBench, type BenchReport } from '../../src/bench/sweep.js';
+import { runCli } from '../support/cli.js';
+import { MiB } from '../support/harness.js';
+import { useTempDir } from '../support/temp-dir.js';
+import { testData, TestServer } from '../support/test-server.js';
+
+const RATE = 4 * MiB;
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await TestServer.start(testData(8 * MiB));
+});
+afterAll(() => server.close());
+
+const within = (actual: number, expected: number, tolerance = 0.05) => Math.abs(actual - expected) / expected <= tolerance;
+
+describe('rangeget bench accuracy', () => {
+  it('reports N x R in aggregate and R per connection for a per-connection cap R', async () => {
+    server.behaviour = { bytesPerSecond: RATE };
+    const report = await runBench({ url: server.url(), connections: [1, 2, 4] });
+    for (const result of report.results) {
+      expect(within(result.throughput, result.connections * RATE), `${result.connections} connections: ${result.throughput}`).toBe(true);
+      expect(within(result.perConnection.median, RATE), `${result.connections} connections per connection: ${result.perConnection.median}`).toBe(true);
+    }
+    expect(report.knee).toBe(4);
+  });
+
+  it('finds the knee where an overall cap stops the growth', async () => {
+    server.behaviour = { bytesPerSecond: RATE, totalBytesPerSecond: 2 * RATE };
+    const report = await runBench({ url: server.url(), connections: [1, 2, 4] });
+    expect(report.knee).toBe(2);
+    expect(report.summary).toMatch(/^2 connections reach \d+% of the best; more add little\.$/);
+    expect(within(report.results[2]!.throughput, 2 * RATE)).toBe(true);
+  });
+});
+
+describe('rangeget bench output', () => {
+  const dir = useTempDir();
+
+  async function bench(...args: string[]): Promise<string> {
+    server.behaviour = {};
+    const { code, stdout, stderr } = await runCli(['bench', server.url(), '-n', '1,2', '--bytes', '1M', ...args], dir());
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    return stdout;
+  }
+
+  it('prints one JSON document with the documented schema', async () => {
+    const report = JSON.parse(await bench('--json', '--repeat', '2')) as BenchReport;
+    expect(report).toMatchObject({ url: server.url(), knee: expect.any(Number), bytesPerRun: MiB, size: 8 * MiB });
+    expect(report.results.map((r) => r.connections)).toEqual([1, 2]);
+    for (const r of report.results) {
+      expect(r).toMatchObject({
+        connections: expect.any(Number), bytes: MiB, seconds: expect.any(Number), throughput: expect.any(Number),
+        perConnection: { min: expect.any(Number), median: expect.any(Number), max: expect.any(Number) },
+        ttfbMs: { p50: expect.any(Number), p90: expect.any(Number), p99: expect.any(Number) },
+        firstDoneSeconds: expect.any(Number), lastDoneSeconds: expect.any(Number), retries: 0,
+      });
+      expect(r.runs.throughput).toHaveLength(2);
+    }
+  });
+
+  it('prints CSV with a header row', async () => {
+    const lines = (await bench('--csv')).trim().split('\n');
+    expect(lines[0]).toBe(CSV_COLUMNS.join(','));
+    expect(lines).toHaveLength(3);
+    expect(lines[1]!.split(',')).toHaveLength(CSV_COLUMNS.length);
+  });
+
+  it('prints a table with the knee and draws an SVG that parses as XML with every point', async () => {
+    const svgPath = join(dir(), 'chart.svg');
+    const table = await bench('--svg', svgPath);
+    expect(table).toMatch(/conns +aggregate/);
+    expect(table).toMatch(/^knee: \d connections? reach/m);
+    const svg = await readFile(svgPath, 'utf8');
+    expect(XMLValidator.validate(svg)).toBe(true);
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as { svg: { circle: Array<Record<string, string>> } };
+    const points = doc.svg.circle.filter((c) => c['@_class'] === 'point');
+    expect(points.map((p) => `${p['@_data-series']}:${p['@_data-connections']}`).sort()).toEqual(
+      ['aggregate:1', 'aggregate:2', 'per connection:1', 'per connection:2'],
+    );
+  });
+
+  it('rejects a bad connection list with a usage error', async () => {
+    const { code, stderr } = await runCli(['bench', server.url(), '-n', '1,0'], dir());
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/connection count '0'/);
+  });
+});
