@@ -10,7 +10,7 @@ export function formatTable(report: BenchReport): string {
   const header = ['conns', 'aggregate', 'per connection min / median / max MiB/s', 'TTFB p50 / p90 / p99 ms', 'first / last done', 'retries'];
   const rows = report.results.map((r) => [
     String(r.connections),
-    rate(r.throughput) + (r.runs.throughput.length > 1 ? ` (${formatBytes(r.runs.min)}-${rate(r.runs.max)})` : ''),
+    rate(r.throughput) + (r.runs.throughput.length > 1 ? ` (${mib(r.runs.min)}-${mib(r.runs.max)})` : ''),
     `${mib(r.perConnection.min)} / ${mib(r.perConnection.median)} / ${mib(r.perConnection.max)}`,
     `${ms(r.ttfbMs.p50)} / ${ms(r.ttfbMs.p90)} / ${ms(r.ttfbMs.p99)}`,
     `${r.firstDoneSeconds.toFixed(2)} / ${r.lastDoneSeconds.toFixed(2)} s`,
