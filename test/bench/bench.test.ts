@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,22 @@ describe('rangeget bench output', () => {
     expect(points.map((p) => `${p['@_data-series']}:${p['@_data-connections']}`).sort()).toEqual(
       ['aggregate:1', 'aggregate:2', 'per connection:1', 'per connection:2'],
     );
+  });
+
+  it('includes the disk with --to-disk and leaves no temporary file behind', async () => {
+    const before = (await readdir(tmpdir())).filter((name) => name.startsWith('rangeget-bench-'));
+    const report = JSON.parse(await bench('--json', '--to-disk')) as BenchReport;
+    expect(report.results.every((r) => r.bytes === MiB)).toBe(true);
+    expect((await readdir(tmpdir())).filter((name) => name.startsWith('rangeget-bench-'))).toEqual(before);
+  });
+
+  it('stops each run after --duration', async () => {
+    server.behaviour = { bytesPerSecond: MiB };
+    const report = await runBench({ url: server.url(), connections: [2], durationSeconds: 1 });
+    const [result] = report.results;
+    expect(result!.bytes).toBeGreaterThan(MiB);
+    expect(result!.bytes).toBeLessThan(4 * MiB);
+    expect(within(result!.throughput, 2 * MiB, 0.15)).toBe(true);
   });
 
   it('rejects a bad connection list with a usage error', async () => {
