@@ -30,6 +30,8 @@ export interface DownloadOptions {
   timeoutMs?: number;
   /** Extra request headers. */
   headers?: Headers;
+  /** Basic auth as `user:password`; also taken from `user:password@` in the URL. */
+  user?: string;
   userAgent?: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
@@ -67,8 +69,9 @@ export function resolveSettings(options: DownloadOptions): Settings {
   if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
     throw new UsageError(`invalid connection count '${connections}': use a whole number from 1 to ${MAX_CONNECTIONS}`);
   }
+  const { url, credentials } = splitCredentials(checkUrl(options.url));
   return {
-    url: checkUrl(options.url),
+    url,
     output: options.output,
     dir: resolve(options.dir ?? '.'),
     connections,
@@ -76,7 +79,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     checksum: options.checksum === undefined ? undefined : parseChecksum(options.checksum),
     retries: positiveInteger(options.retries ?? DEFAULT_RETRIES, 'retry count', 0),
     timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeout', 1),
-    headers: requestHeaders(options.headers ?? {}, options.userAgent),
+    headers: withBasicAuth(requestHeaders(options.headers ?? {}, options.userAgent), options.user ?? credentials),
     insecure: options.insecure ?? false,
     caCert: options.caCert,
     overwrite: options.overwrite ?? false,
@@ -94,12 +97,33 @@ function checkUrl(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`invalid URL '${text}': give a full http:// or https:// URL`);
+    throw new UsageError(`invalid URL '${redact(text)}': give a full http:// or https:// URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`unsupported URL scheme '${url.protocol}' in '${text}': only http and https`);
+    throw new UsageError(`unsupported URL scheme '${url.protocol}' in '${redact(text)}': only http and https`);
   }
   return url.href;
+}
+
+/** Masks the password of every `scheme://user:password@` in `text`. */
+export function redact(text: string): string {
+  return text.replace(/(\/\/[^/\s:@]*):[^/\s@]*@/g, '$1:***@');
+}
+
+/** The URL without `user:password@`, and those credentials as `user:password`. */
+function splitCredentials(href: string): { url: string; credentials: string | undefined } {
+  const url = new URL(href);
+  if (!url.username && !url.password) return { url: href, credentials: undefined };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.href, credentials };
+}
+
+/** Adds `Authorization: Basic …` unless a header already says how to authorise. */
+function withBasicAuth(headers: Headers, credentials: string | undefined): Headers {
+  if (credentials === undefined || headers.authorization !== undefined) return headers;
+  return { ...headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
 export function parseChecksum(text: string): Checksum {

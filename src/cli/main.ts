@@ -20,6 +20,7 @@ interface CliArgs {
   timeout: string | number;
   header?: string | string[];
   userAgent?: string;
+  user?: string;
   insecure: boolean;
   caCert?: string;
   overwrite: boolean;
@@ -29,6 +30,7 @@ interface CliArgs {
 }
 
 const EPILOGUE = [
+  'Defaults come from the environment too: RANGEGET_CONNECTIONS=16, RANGEGET_TIMEOUT=60, ...',
   'Exit codes: 0 done, 1 internal error, 2 usage, 3 network or HTTP failure,',
   '            4 checksum mismatch, 5 local file I/O, 130 interrupted.',
   'Partial data lives in <output>.part, its state in <output>.part.json:',
@@ -42,6 +44,7 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
     .option('min-segment-size', { type: 'string', requiresArg: true, default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
     .option('checksum', { type: 'string', requiresArg: true, describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
+    .option('user', { alias: 'u', type: 'string', requiresArg: true, describe: 'basic auth user:password (or put it in the URL)' })
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
@@ -60,6 +63,8 @@ function parser(argv: string[]) {
     .example('$0 --checksum sha256=HEX https://x.org/d.iso', 'verify it')
     .example('$0 demo', 'the speed-up, on a local server')
     .example('$0 bench https://x.org/d.iso', 'how many connections are worth opening')
+    .env('RANGEGET')
+    .completion('completion', 'print a bash/zsh completion script (rangeget completion >> ~/.bashrc)')
     .epilogue(EPILOGUE)
     .version(VERSION)
     .alias('version', 'V')
@@ -86,6 +91,7 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000,
     headers: parseHeaders([args.header ?? []].flat()),
     userAgent: args.userAgent,
+    user: args.user,
     insecure: args.insecure,
     caCert: args.caCert,
     overwrite: args.overwrite,
@@ -103,8 +109,11 @@ function outputMode(args: CliArgs): Mode {
 export async function main(argv: string[]): Promise<number> {
   let reporter = new Reporter('plain');
   try {
-    const args = (await parser(argv).parseAsync()) as unknown as CliArgs & { _: string[]; help?: boolean; version?: boolean };
-    if (args.help || args.version) return ExitCode.ok;
+    const args = (await parser(argv).parseAsync()) as unknown as CliArgs & {
+      _: string[]; help?: boolean; version?: boolean; getYargsCompletions?: string;
+    };
+    const printedByYargs = args.urls?.length === 1 && args.urls[0] === 'completion';
+    if (args.help || args.version || args.getYargsCompletions !== undefined || printedByYargs) return ExitCode.ok;
     reporter = new Reporter(outputMode(args));
     const urls = args.urls ?? [];
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));

@@ -1,4 +1,5 @@
 import type { DownloadEvent } from '../events.js';
+import { redact } from '../options.js';
 import { formatBytes } from '../size.js';
 
 export type Mode = 'tty' | 'plain' | 'quiet' | 'json';
@@ -37,8 +38,9 @@ export class Reporter {
   }
 
   error(err: { message: string; code?: string }): void {
-    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message: err.message })}\n`);
-    this.line(`rangeget: ${err.message}`);
+    const message = redact(err.message);
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message })}\n`);
+    this.line(`rangeget: ${message}`);
   }
 
   private progress(event: Extract<DownloadEvent, { type: 'progress' }>): void {

@@ -51,6 +51,29 @@ describe('rangeget CLI', () => {
     expect(events.every((e) => typeof e.time === 'string')).toBe(true);
   });
 
+  it('sends basic auth from the URL or --user and never prints the password', async () => {
+    const withCredentials = server.url('/a.bin').replace('http://', 'http://alice:s3cr%3At@');
+    const fromUrl = await runCli(['--json', withCredentials], dir);
+    expect(fromUrl.code).toBe(0);
+    const basic = `Basic ${Buffer.from('alice:s3cr:t').toString('base64')}`;
+    expect(server.requests.at(-1)?.authorization).toBe(basic);
+    await runCli(['-q', '--user', 'bob:pw', '-o', 'b.bin', server.url()], dir);
+    expect(server.requests.at(-1)?.authorization).toBe(`Basic ${Buffer.from('bob:pw').toString('base64')}`);
+    server.behaviour = { status: 404 };
+    const failed = await runCli(['--json', withCredentials.replace('a.bin', 'c.bin')], dir);
+    expect(failed.code).toBe(3);
+    expect(fromUrl.stdout + fromUrl.stderr + failed.stdout + failed.stderr).not.toMatch(/s3cr/);
+    expect(failed.stderr).toMatch(/HTTP 404 for http:\/\/127\.0\.0\.1/);
+  });
+
+  it('takes defaults from RANGEGET_* variables and prints a completion script', async () => {
+    const { stdout } = await runCli(['--json', '-o', 'e.bin', server.url()], dir, undefined, { RANGEGET_CONNECTIONS: '3' });
+    expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ type: 'start', connections: 3 });
+    const completion = await runCli(['completion'], dir);
+    expect(completion.code).toBe(0);
+    expect(completion.stdout).toMatch(/rangeget-completions/);
+  });
+
   it('shows help with examples and exit codes, and the version', async () => {
     const help = await runCli(['--help'], dir);
     expect(help.code).toBe(0);

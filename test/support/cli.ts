@@ -10,8 +10,8 @@ export interface CliRun {
 }
 
 /** Spawns the built CLI (`npm test` builds it first); killed if it outlives `timeoutMs`. */
-export function startCli(args: string[], cwd: string, timeoutMs = 30_000): CliRun {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], cwd: string, timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): CliRun {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d));
@@ -26,6 +26,6 @@ export function startCli(args: string[], cwd: string, timeoutMs = 30_000): CliRu
   return { child, done };
 }
 
-export function runCli(args: string[], cwd: string, timeoutMs?: number) {
-  return startCli(args, cwd, timeoutMs).done;
+export function runCli(args: string[], cwd: string, timeoutMs?: number, env?: NodeJS.ProcessEnv) {
+  return startCli(args, cwd, timeoutMs, env).done;
 }
