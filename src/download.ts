@@ -20,6 +20,7 @@ import {
 } from './manifest.js';
 import { merge } from './merger.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
+import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
 import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
 import { SegmentWriter } from './writer.js';
@@ -42,6 +43,8 @@ interface Paths {
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+/** How far ahead of the --limit-rate pace a download may get after a pause. */
+const LIMIT_BURST_SECONDS = 0.05;
 /** An attempt that delivered this much before failing resets the range's retry count. */
 const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 /** A server that answers 200 to ranges, or a file that keeps changing, gets this many fresh starts. */
@@ -80,6 +83,8 @@ class DownloadRun {
   private fruitlessReresolves = 0;
   private bytesAtReresolve = -1;
   private bytesWritten = 0;
+  /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
+  private limiter: Pacer | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -282,12 +287,13 @@ class DownloadRun {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
       try {
+        if (this.settings.limitRate !== undefined) this.limiter ??= new Pacer(this.settings.limitRate, LIMIT_BURST_SECONDS);
         await fetchSegment({
           dispatcher: this.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.settings.headers), segment, ranged: plan.ranges,
           ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
             this.bytesWritten += bytes;
             onWritten(bytes);
-          }), signal, stallTimeoutMs: this.settings.timeoutMs,
+          }), signal, stallTimeoutMs: this.settings.timeoutMs, limiter: this.limiter,
         });
         return;
       } catch (err) {

@@ -8,6 +8,7 @@ import {
 import { headerValue, parseRetryAfter, toNetworkError, type Headers } from './http.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
+import type { Pacer } from './pacer.js';
 import type { ChunkSink } from './writer.js';
 
 export interface FetchJob {
@@ -27,6 +28,8 @@ export interface FetchJob {
   signal: AbortSignal;
   /** Called when response headers arrive and pass the checks (time to first byte). */
   onHeaders?: () => void;
+  /** Shared by every connection of a download to cap its overall speed (--limit-rate). */
+  limiter?: Pacer;
   /** Window in which a response must deliver STALL_BYTES_PER_SECOND on average, or be dropped as stalled. */
   stallTimeoutMs: number;
 }
@@ -76,6 +79,8 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   private watchdog: NodeJS.Timeout | undefined;
   private bytesInWindow = 0;
   private pausedInWindow = false;
+  /** Reasons reading is paused (writer full, rate limit); reading resumes when none is left. */
+  private holds = new Set<'writer' | 'rate'>();
 
   constructor(private readonly job: FetchJob, private readonly settle: (err?: Error) => void) {
     const { segment } = job;
@@ -126,19 +131,30 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     segment.received += accepted.length;
     this.bytesInWindow += accepted.length;
     const keepReading = writer.push(accepted);
+    this.job.limiter?.count(accepted.length);
     if (segment.received === segment.end - segment.start && Number.isFinite(room)) {
       this.reachedEnd = true;
       // Never pause on the completing chunk (undici 7 #5360); cut the body if more would follow.
       if (segment.start + segment.received < this.requested.end) controller.abort(REACHED_END);
       return;
     }
-    if (!keepReading) {
-      this.pausedInWindow = true;
-      controller.pause();
-      writer.onDrain(() => {
-        if (!this.settled) controller.resume();
-      });
-    }
+    if (!keepReading && this.hold(controller, 'writer')) writer.onDrain(() => this.release(controller, 'writer'));
+    const waitMs = this.job.limiter?.waitMs() ?? 0;
+    if (waitMs > 1 && this.hold(controller, 'rate')) setTimeout(() => this.release(controller, 'rate'), waitMs);
+  }
+
+  /** Pauses reading for `reason`; false if already paused for it. */
+  private hold(controller: Dispatcher.DispatchController, reason: 'writer' | 'rate'): boolean {
+    if (this.holds.has(reason)) return false;
+    if (this.holds.size === 0) controller.pause();
+    this.holds.add(reason);
+    this.pausedInWindow = true;
+    return true;
+  }
+
+  private release(controller: Dispatcher.DispatchController, reason: 'writer' | 'rate'): void {
+    this.holds.delete(reason);
+    if (this.holds.size === 0 && !this.settled) controller.resume();
   }
 
   onResponseEnd(): void {

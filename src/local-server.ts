@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Pacer } from './pacer.js';
 import type { ByteRange } from './range.js';
 
 /** A file served from memory. */
@@ -48,27 +49,6 @@ export function serveFile(req: IncomingMessage, res: ServerResponse, file: Serve
   res.writeHead(range ? 206 : 200);
   if (req.method === 'HEAD') res.end();
   else sendPaced(res, file.data.subarray(body.start, body.end), options.bytesPerSecond, options.total);
-}
-
-/** Paces bytes to an average rate: how long to wait before the next chunk may go. */
-export class Pacer {
-  private readonly started = performance.now();
-  private sent = 0;
-
-  /**
-   * `maxBurstSeconds` caps the idle time banked as credit: a long-lived, shared pacer must not turn an
-   * idle minute into a burst; a per-response one keeps its exact average (catching up after a hiccup).
-   */
-  constructor(readonly bytesPerSecond: number, private readonly maxBurstSeconds = Infinity) {}
-
-  waitMs(): number {
-    return (this.sent * 1000) / this.bytesPerSecond - (performance.now() - this.started);
-  }
-
-  count(bytes: number): void {
-    const allowed = ((performance.now() - this.started) / 1000) * this.bytesPerSecond;
-    this.sent = Math.max(this.sent, allowed - this.maxBurstSeconds * this.bytesPerSecond) + bytes;
-  }
 }
 
 /** Writes `data`, at most `bytesPerSecond` on average (and within `total`) when given, respecting backpressure. */

@@ -32,6 +32,8 @@ export interface DownloadOptions {
   headers?: Headers;
   /** Basic auth as `user:password`; also taken from `user:password@` in the URL. */
   user?: string;
+  /** Overall speed cap across all connections, bytes per second. */
+  limitRate?: number;
   userAgent?: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
@@ -57,6 +59,7 @@ export interface Settings {
   checksum: Checksum | undefined;
   retries: number;
   timeoutMs: number;
+  limitRate: number | undefined;
   headers: Headers;
   insecure: boolean;
   caCert: string | undefined;
@@ -79,6 +82,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     checksum: options.checksum === undefined ? undefined : parseChecksum(options.checksum),
     retries: positiveInteger(options.retries ?? DEFAULT_RETRIES, 'retry count', 0),
     timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeout', 1),
+    limitRate: options.limitRate === undefined ? undefined : positiveInteger(options.limitRate, 'rate limit', 1),
     headers: withBasicAuth(requestHeaders(options.headers ?? {}, options.userAgent), options.user ?? credentials),
     insecure: options.insecure ?? false,
     caCert: options.caCert,

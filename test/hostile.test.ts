@@ -146,3 +146,15 @@ describe('error classification', () => {
     expect([dns, tls, reset].map((e) => e instanceof NetworkError && isRetryable(e))).toEqual([false, false, true]);
   });
 });
+
+describe('rate limit', () => {
+  it('keeps the overall speed within 10% of --limit-rate across connections', async () => {
+    const data = testData(8 * MiB);
+    const s = await serve(data);
+    const limit = 2 * MiB;
+    const result = await get(s.url(), { connections: 4, limitRate: limit });
+    expect(await outputSha()).toBe(sha256(data));
+    const speed = data.length / result.seconds;
+    expect(Math.abs(speed - limit) / limit).toBeLessThan(0.1);
+  });
+});

@@ -21,6 +21,7 @@ interface CliArgs {
   header?: string | string[];
   userAgent?: string;
   user?: string;
+  limitRate?: string;
   insecure: boolean;
   caCert?: string;
   overwrite: boolean;
@@ -44,6 +45,7 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
     .option('min-segment-size', { type: 'string', requiresArg: true, default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
     .option('checksum', { type: 'string', requiresArg: true, describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
+    .option('limit-rate', { type: 'string', requiresArg: true, describe: 'overall speed cap, bytes per second (500K, 10M)' })
     .option('user', { alias: 'u', type: 'string', requiresArg: true, describe: 'basic auth user:password (or put it in the URL)' })
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
@@ -92,6 +94,7 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     headers: parseHeaders([args.header ?? []].flat()),
     userAgent: args.userAgent,
     user: args.user,
+    limitRate: args.limitRate === undefined ? undefined : parseSize(args.limitRate, 'rate limit'),
     insecure: args.insecure,
     caCert: args.caCert,
     overwrite: args.overwrite,

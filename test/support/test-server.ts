@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenLocal, Pacer, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
+import { listenLocal, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
+import { Pacer } from '../../src/pacer.js';
 
 /** Misbehaviours the test server can switch on, one at a time or together. */
 export interface Behaviour {
