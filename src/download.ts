@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
@@ -13,7 +13,7 @@ import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js'
 import { fetchSegment } from './fetcher.js';
 import { checkDirectory, checkFreeSpace, fileSize, openPart, readCaCert } from './files.js';
 import { acquireLock, lockPathFor } from './lock.js';
-import { headersFor, isRetryable, retryDelayMs } from './http.js';
+import { createDispatcher, headersFor, isRetryable, retryDelayMs } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
   type Manifest,
@@ -57,14 +57,7 @@ const MAX_FRESH_STARTS = 2;
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
   const ca = settings.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(settings.caCert)];
-  const agent = new Agent({
-    connections: settings.connections,
-    pipelining: 1,
-    allowH2: false,
-    connect: { timeout: settings.timeoutMs, rejectUnauthorized: !settings.insecure, ca },
-    headersTimeout: settings.timeoutMs,
-    bodyTimeout: settings.timeoutMs,
-  });
+  const agent = createDispatcher({ ...settings, ca });
   try {
     return await new DownloadRun(settings, agent, options.signal, options.onEvent).run();
   } finally {

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HttpError, NetworkError, ProtocolError, RangegetError } from './errors.js';
 
@@ -9,6 +9,37 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 const PERMANENT_NETWORK_CODES = /^(ENOTFOUND|EAI_NONAME|ERR_TLS|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_SSL|ERR_INVALID_URL)/;
 
 export type Headers = Record<string, string>;
+
+/** How to reach servers: connection count, timeouts, TLS trust, proxy. */
+export interface ConnectionOptions {
+  /** Connections per origin (the download's parallelism); unlimited when undefined. */
+  connections?: number;
+  timeoutMs: number;
+  insecure: boolean;
+  /** Trusted CA certificates (PEM) instead of Node's default list. */
+  ca?: string[];
+  /** Proxy URL for every request; else HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment. */
+  proxy?: string;
+}
+
+/**
+ * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
+ * would share one congestion window), one request per connection at a time, our own timeouts
+ * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured.
+ */
+export function createDispatcher(options: ConnectionOptions): Dispatcher {
+  const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
+  return new EnvHttpProxyAgent({
+    connections: options.connections,
+    pipelining: 1,
+    allowH2: false,
+    connect: { timeout: options.timeoutMs, ...tls },
+    requestTls: tls,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    ...(options.proxy ? { httpProxy: options.proxy, httpsProxy: options.proxy } : {}),
+  });
+}
 
 /** First value of a response header (undici gives lowercase names). */
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {

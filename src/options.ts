@@ -34,6 +34,8 @@ export interface DownloadOptions {
   user?: string;
   /** Overall speed cap across all connections, bytes per second. */
   limitRate?: number;
+  /** Proxy URL (http://, https://, socks5://); default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY. */
+  proxy?: string;
   userAgent?: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
@@ -63,6 +65,7 @@ export interface Settings {
   headers: Headers;
   insecure: boolean;
   caCert: string | undefined;
+  proxy: string | undefined;
   overwrite: boolean;
   restart: boolean;
 }
@@ -86,6 +89,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     headers: withBasicAuth(requestHeaders(options.headers ?? {}, options.userAgent), options.user ?? credentials),
     insecure: options.insecure ?? false,
     caCert: options.caCert,
+    proxy: options.proxy === undefined ? undefined : checkProxyUrl(options.proxy),
     overwrite: options.overwrite ?? false,
     restart: options.restart ?? false,
   };
@@ -105,6 +109,14 @@ function checkUrl(text: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`unsupported URL scheme '${url.protocol}' in '${redact(text)}': only http and https`);
+  }
+  return url.href;
+}
+
+function checkProxyUrl(text: string): string {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (!url || !['http:', 'https:', 'socks5:', 'socks:'].includes(url.protocol)) {
+    throw new UsageError(`invalid proxy '${redact(text)}': give a URL such as http://proxy.example:3128`);
   }
   return url.href;
 }

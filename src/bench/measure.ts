@@ -4,9 +4,9 @@ import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import { fetchSegment } from '../fetcher.js';
-import { isRetryable, retryDelayMs, type Headers } from '../http.js';
+import { createDispatcher, isRetryable, retryDelayMs, type Headers } from '../http.js';
 import { ifRangeValue, type Plan } from '../planner.js';
 import type { ByteRange } from '../range.js';
 import { newSegment, splitIntoRanges, type Segment } from '../scheduler.js';
@@ -20,6 +20,7 @@ export interface BenchTarget {
   retries: number;
   insecure: boolean;
   ca: string[] | undefined;
+  proxy: string | undefined;
 }
 
 export interface RunOptions {
@@ -58,11 +59,7 @@ export interface RunSample {
 
 /** One measurement: `connections` fresh connections, each reading its own share of the object once. */
 export async function measureRun(target: BenchTarget, options: RunOptions): Promise<RunSample> {
-  const agent = new Agent({
-    connections: options.connections, pipelining: 1, allowH2: false,
-    connect: { timeout: target.timeoutMs, rejectUnauthorized: !target.insecure, ca: target.ca },
-    headersTimeout: target.timeoutMs, bodyTimeout: target.timeoutMs,
-  });
+  const agent = createDispatcher({ ...target, connections: options.connections });
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort();
@@ -96,7 +93,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
 
 /** One connection's share, retried from where it stopped; an abort (end of --duration) ends it early. */
 async function fetchShare(
-  target: BenchTarget, agent: Agent, range: ByteRange, sinkFor: (segment: Segment) => ChunkSink,
+  target: BenchTarget, agent: Dispatcher, range: ByteRange, sinkFor: (segment: Segment) => ChunkSink,
   signal: AbortSignal, started: number,
 ): Promise<ConnectionSample> {
   const { plan } = target;

@@ -1,7 +1,7 @@
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
 import { ProtocolError } from '../errors.js';
 import { readCaCert } from '../files.js';
+import { createDispatcher } from '../http.js';
 import { makePlan } from '../planner.js';
 import { requestHeaders } from '../options.js';
 import { measureRun, type BenchTarget, type RunSample } from './measure.js';
@@ -28,6 +28,7 @@ export interface BenchOptions {
   retries?: number;
   insecure?: boolean;
   caCert?: string;
+  proxy?: string;
   signal?: AbortSignal;
   /** Called as each run starts, e.g. to show progress. */
   onRun?: (run: { connections: number; repeat: number; of: number }) => void;
@@ -99,11 +100,12 @@ async function prepare(options: BenchOptions): Promise<BenchTarget> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const ca = options.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(options.caCert)];
   const headers = requestHeaders(options.headers ?? {}, options.userAgent);
-  const agent = new Agent({ connect: { timeout: timeoutMs, rejectUnauthorized: !options.insecure, ca }, headersTimeout: timeoutMs });
+  const connection = { timeoutMs, insecure: options.insecure ?? false, ca, proxy: options.proxy };
+  const agent = createDispatcher(connection);
   try {
     const plan = await makePlan(agent, options.url, headers);
     if (!plan.ranges) throw new ProtocolError(`${options.url} does not support byte ranges of a known size, so connections cannot share it`);
-    return { plan, headers, timeoutMs, retries: options.retries ?? 3, insecure: options.insecure ?? false, ca };
+    return { plan, headers, retries: options.retries ?? 3, ...connection };
   } finally {
     await agent.destroy();
   }

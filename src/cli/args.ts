@@ -10,6 +10,7 @@ export function networkOptions<T>(y: Argv<T>) {
     .option('user-agent', { type: 'string', describe: 'User-Agent header' })
     .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
     .option('ca-cert', { type: 'string', requiresArg: true, describe: 'also trust this CA certificate (PEM file)' })
+    .option('proxy', { type: 'string', requiresArg: true, describe: 'proxy URL (default: HTTP_PROXY, HTTPS_PROXY, NO_PROXY)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' });
 }
 

@@ -26,6 +26,7 @@ export interface BenchArgs {
   userAgent?: string;
   insecure: boolean;
   caCert?: string;
+  proxy?: string;
   quiet: boolean;
 }
 
@@ -66,7 +67,7 @@ export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Pro
     const report = await runBench({
       url: args.url ?? `${server!.url}/built-in.bin`, connections, bytes, durationSeconds, repeat, toDisk: args.toDisk,
       headers: parseHeaders([args.header ?? []].flat()), userAgent: args.userAgent, insecure: args.insecure,
-      caCert: args.caCert, timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000, signal,
+      caCert: args.caCert, proxy: args.proxy, timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000, signal,
       onRun: live ? (run) => process.stderr.write(`\r\x1b[Kbench: ${run.connections} connection${run.connections === 1 ? '' : 's'}, run ${run.repeat}/${run.of}…`) : undefined,
     });
     if (live) process.stderr.write('\r\x1b[K');

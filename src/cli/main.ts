@@ -22,6 +22,7 @@ interface CliArgs {
   userAgent?: string;
   user?: string;
   limitRate?: string;
+  proxy?: string;
   insecure: boolean;
   caCert?: string;
   overwrite: boolean;
@@ -97,6 +98,7 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     limitRate: args.limitRate === undefined ? undefined : parseSize(args.limitRate, 'rate limit'),
     insecure: args.insecure,
     caCert: args.caCert,
+    proxy: args.proxy,
     overwrite: args.overwrite,
     restart: args.restart,
   };

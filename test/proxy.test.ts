@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../src/errors.js';
+import { runCli } from './support/cli.js';
+import { MiB, useDownloads } from './support/harness.js';
+import { startProxy, type TestProxy } from './support/proxy.js';
+import { sha256, testData } from './support/test-server.js';
+
+const { serve, get, outputSha, dir } = useDownloads();
+const data = testData(2 * MiB);
+let proxy: TestProxy;
+
+beforeEach(async () => {
+  proxy = await startProxy();
+});
+afterEach(() => proxy.close());
+
+describe('proxies', () => {
+  it('goes through --proxy, every connection tunnelled to the server', async () => {
+    const s = await serve(data);
+    await get(s.url(), { connections: 4, proxy: proxy.url });
+    expect(await outputSha()).toBe(sha256(data));
+    const target = new URL(s.url()).host;
+    expect(proxy.tunnels.length).toBeGreaterThanOrEqual(2);
+    expect(proxy.tunnels.every((t) => t === target)).toBe(true);
+  });
+
+  it('honours HTTP_PROXY, and NO_PROXY over it', async () => {
+    const s = await serve(data);
+    const proxied = await runCli(['-q', '-o', 'a.bin', s.url()], dir(), undefined, { HTTP_PROXY: proxy.url });
+    expect(proxied.code).toBe(0);
+    expect(proxy.tunnels.length).toBeGreaterThan(0);
+    const tunnelsBefore = proxy.tunnels.length;
+    const direct = await runCli(['-q', '-o', 'b.bin', s.url()], dir(), undefined, { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    expect(direct.code).toBe(0);
+    expect(proxy.tunnels.length).toBe(tunnelsBefore);
+    for (const name of ['a.bin', 'b.bin']) expect(sha256(await readFile(join(dir(), name)))).toBe(sha256(data));
+  });
+
+  it('rejects a proxy that is not a URL', async () => {
+    await expect(get('http://127.0.0.1:1/x', { proxy: 'not a proxy' })).rejects.toThrow(UsageError);
+  });
+});
