@@ -28,11 +28,11 @@ describe('proxies', () => {
 
   it('honours HTTP_PROXY, and NO_PROXY over it', async () => {
     const s = await serve(data);
-    const proxied = await runCli(['-q', '-o', 'a.bin', s.url()], dir(), undefined, { HTTP_PROXY: proxy.url });
+    const proxied = await runCli(['-q', '-o', 'a.bin', s.url()], dir(), { env: { HTTP_PROXY: proxy.url } });
     expect(proxied.code).toBe(0);
     expect(proxy.tunnels.length).toBeGreaterThan(0);
     const tunnelsBefore = proxy.tunnels.length;
-    const direct = await runCli(['-q', '-o', 'b.bin', s.url()], dir(), undefined, { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    const direct = await runCli(['-q', '-o', 'b.bin', s.url()], dir(), { env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } });
     expect(direct.code).toBe(0);
     expect(proxy.tunnels.length).toBe(tunnelsBefore);
     for (const name of ['a.bin', 'b.bin']) expect(sha256(await readFile(join(dir(), name)))).toBe(sha256(data));

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import yargs, { type Argv } from 'yargs';
 import { download } from '../download.js';
 import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
@@ -6,11 +7,14 @@ import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
 import { integer, networkOptions, parseHeaders } from './args.js';
 import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
+import { readInputFile, type InputEntry } from './input-file.js';
 import { runDemo } from './demo.js';
-import { Reporter, type Mode } from './reporter.js';
+import { Reporter, type Mode, type Outcome } from './reporter.js';
 
 interface CliArgs {
   urls: string[];
+  inputFile?: string;
+  jobs: string | number;
   output?: string;
   dir?: string;
   connections: string | number;
@@ -41,6 +45,8 @@ const EPILOGUE = [
 
 function downloadOptions<T>(y: Argv<T>) {
   return networkOptions(y)
+    .option('input-file', { alias: 'i', type: 'string', requiresArg: true, describe: "URLs to fetch, one per line with an optional name after it ('-': stdin)" })
+    .option('jobs', { alias: 'j', requiresArg: true, default: 2, describe: 'downloads at once; they share the -n connections' })
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
@@ -123,12 +129,15 @@ export async function main(argv: string[]): Promise<number> {
     const urls = args.urls ?? [];
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
     if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
-    if (urls.length === 0) throw new UsageError('missing URL (see rangeget --help)');
-    if (urls.length > 1 && args.output !== undefined) {
+    const entries: InputEntry[] = [...urls.map((url) => ({ url })), ...(args.inputFile ? await readInputFile(args.inputFile) : [])];
+    if (entries.length === 0) throw new UsageError('missing URL (see rangeget --help)');
+    if (entries.length > 1 && args.output !== undefined) {
       throw new UsageError('-o names one file but several URLs were given; use -d DIR to save them side by side');
     }
-    const options = urls.map((url) => toOptions(args, url));
-    return await withInterruptSignal((signal) => downloadAll(options, signal, reporter));
+    const jobs = integer(args.jobs, 'job count', 1, 64);
+    const list = entries.map((entry) => ({ ...toOptions(args, entry.url), ...(entry.output ? { output: entry.output } : {}) }));
+    const shared = list.length > 1 ? shareConnections(list, jobs) : list;
+    return await withInterruptSignal((signal) => downloadAll(shared, jobs, signal, reporter));
   } catch (err) {
     if (err instanceof RangegetError) {
       reporter.error(err);
@@ -139,19 +148,30 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Downloads one URL after another; a failure is reported and the rest still run. Interrupts stop all. */
-async function downloadAll(list: DownloadOptions[], signal: AbortSignal, reporter: Reporter): Promise<number> {
-  let exitCode: number = ExitCode.ok;
-  for (const options of list) {
+/** With several downloads at once, they share the -n budget: each gets an equal part of it. */
+function shareConnections(list: DownloadOptions[], jobs: number): DownloadOptions[] {
+  const running = Math.min(jobs, list.length);
+  return list.map((options) => ({ ...options, connections: Math.max(1, Math.floor(options.connections! / running)) }));
+}
+
+/**
+ * Runs up to `jobs` downloads at once. A failure is reported and the others still finish; the exit
+ * code is then the first failure's. Interrupts stop all. Several downloads end with a results table.
+ */
+async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortSignal, reporter: Reporter): Promise<number> {
+  const limit = pLimit(jobs);
+  const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
     try {
-      await download({ ...options, signal, onEvent: (e) => reporter.event(e) });
+      const result = await download({ ...options, signal, onEvent: (e) => reporter.event(e) });
+      return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError) || err instanceof AbortedError) throw err;
       reporter.error(err);
-      exitCode = err.exitCode;
+      return { url: options.url, error: err };
     }
-  }
-  return exitCode;
+  })));
+  if (list.length > 1) reporter.summary(outcomes);
+  return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
 }
 
 /** Ctrl-C or SIGTERM aborts gracefully (flush, save the manifest); a second one exits at once. */

@@ -1,8 +1,18 @@
+import type { DownloadResult } from '../download.js';
+import type { RangegetError } from '../errors.js';
 import type { DownloadEvent } from '../events.js';
+import { basename } from 'node:path';
 import { redact } from '../options.js';
 import { formatBytes } from '../size.js';
 
 export type Mode = 'tty' | 'plain' | 'quiet' | 'json';
+
+/** How one of several downloads ended. */
+export interface Outcome {
+  url: string;
+  result?: DownloadResult;
+  error?: RangegetError;
+}
 
 const PLAIN_INTERVAL_MS = 5000;
 const TTY_INTERVAL_MS = 100;
@@ -41,6 +51,20 @@ export class Reporter {
     const message = redact(err.message);
     if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message })}\n`);
     this.line(`rangeget: ${message}`);
+  }
+
+  /** The results table after several downloads: name, size, status, average speed. */
+  summary(outcomes: Outcome[]): void {
+    if (this.mode === 'quiet' || this.mode === 'json') return;
+    const rows = outcomes.map(({ url, result, error }) => [
+      result ? basename(result.path) : url,
+      result ? formatBytes(result.bytes) : '-',
+      result ? 'done' : `failed (${error!.code})`,
+      result && result.seconds > 0 ? `${formatBytes(result.bytes / result.seconds)}/s` : '-',
+    ]);
+    const table = [['name', 'size', 'status', 'average speed'], ...rows];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) this.line(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   }
 
   private progress(event: Extract<DownloadEvent, { type: 'progress' }>): void {

@@ -67,7 +67,7 @@ describe('rangeget CLI', () => {
   });
 
   it('takes defaults from RANGEGET_* variables and prints a completion script', async () => {
-    const { stdout } = await runCli(['--json', '-o', 'e.bin', server.url()], dir, undefined, { RANGEGET_CONNECTIONS: '3' });
+    const { stdout } = await runCli(['--json', '-o', 'e.bin', server.url()], dir, { env: { RANGEGET_CONNECTIONS: '3' } });
     expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ type: 'start', connections: 3 });
     const completion = await runCli(['completion'], dir);
     expect(completion.code).toBe(0);
@@ -139,6 +139,22 @@ describe('rangeget CLI', () => {
     expect(code).toBe(3);
     expect(stderr).toMatch(/ECONNREFUSED/);
     expect((await readdir(dir)).sort()).toEqual(['a.bin', 'b.bin']);
+  });
+
+  it('reads URLs from -i, runs -j downloads at once, and ends with a results table', async () => {
+    await writeFile(join(dir, 'list.txt'), `# three files\n${server.url('/one.bin')}\n${server.url('/x')} two.bin\n\nhttp://127.0.0.1:1/three.bin\n`);
+    const { code, stderr } = await runCli(['-i', 'list.txt', '-j', '2', '-n', '4'], dir);
+    expect(code).toBe(3);
+    expect((await readdir(dir)).sort()).toEqual(['list.txt', 'one.bin', 'two.bin']);
+    expect(stderr).toMatch(/^name +size +status +average speed$/m);
+    expect(stderr).toMatch(/^one\.bin +2\.00 MiB +done /m);
+    expect(stderr).toMatch(/^http:\/\/127\.0\.0\.1:1\/three\.bin +- +failed \(ENETWORK\)/m);
+  });
+
+  it("reads the list from standard input with '-i -'", async () => {
+    const { code } = await runCli(['-q', '-i', '-'], dir, { input: `${server.url('/in.bin')}\n` });
+    expect(code).toBe(0);
+    expect(await readdir(dir)).toEqual(['in.bin']);
   });
 
   it('refuses a second process on the same output, and takes over from a dead one', async () => {

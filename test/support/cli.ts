@@ -9,9 +9,20 @@ export interface CliRun {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-/** Spawns the built CLI (`npm test` builds it first); killed if it outlives `timeoutMs`. */
-export function startCli(args: string[], cwd: string, timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): CliRun {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export interface CliOptions {
+  /** Killed if it runs longer (default 30 s). */
+  timeoutMs?: number;
+  /** Added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** Written to its standard input (else none). */
+  input?: string;
+}
+
+/** Spawns the built CLI (`npm test` builds it first). */
+export function startCli(args: string[], cwd: string, { timeoutMs = 30_000, env = {}, input }: CliOptions = {}): CliRun {
+  const stdin = input === undefined ? 'ignore' : 'pipe';
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d));
@@ -26,6 +37,6 @@ export function startCli(args: string[], cwd: string, timeoutMs = 30_000, env: N
   return { child, done };
 }
 
-export function runCli(args: string[], cwd: string, timeoutMs?: number, env?: NodeJS.ProcessEnv) {
-  return startCli(args, cwd, timeoutMs, env).done;
+export function runCli(args: string[], cwd: string, options?: CliOptions) {
+  return startCli(args, cwd, options).done;
 }
