@@ -301,6 +301,7 @@ class DownloadRun {
         if (signal.aborted || !isRetryable(err) || failures > this.settings.retries) throw err;
         const delayMs = retryDelayMs(err, failures);
         this.retries++;
+        segment.retries++;
         this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
         await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
       }
@@ -312,7 +313,8 @@ class DownloadRun {
     return setInterval(() => {
       const bytes = segments.reduce((sum, s) => sum + s.received, 0);
       const speed = meter.sample(performance.now(), bytes);
-      this.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active });
+      const views = segments.map(({ start, end, received, written, active, retries }) => ({ start, end, received, written, active, retries }));
+      this.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });
     }, PROGRESS_INTERVAL_MS);
   }
 

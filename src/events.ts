@@ -1,5 +1,15 @@
 import type { ByteRange } from './range.js';
 
+export interface SegmentProgress {
+  start: number;
+  /** One past the last byte; Infinity while the length is unknown. */
+  end: number;
+  received: number;
+  written: number;
+  active: boolean;
+  retries: number;
+}
+
 /** Everything a download reports while it runs; `--json` prints these as NDJSON. */
 export type DownloadEvent =
   | {
@@ -14,7 +24,15 @@ export type DownloadEvent =
       /** Bytes already on disk from an earlier run. */
       resumedBytes: number;
     }
-  | { type: 'progress'; bytes: number; total: number | null; speed: number; connections: number }
+  | {
+      type: 'progress';
+      bytes: number;
+      total: number | null;
+      speed: number;
+      connections: number;
+      /** Every range with its progress, for drawing the file map (left out of --json output). */
+      segments: SegmentProgress[];
+    }
   | { type: 'notice'; message: string }
   | { type: 'retry'; range: ByteRange; attempt: number; delayMs: number; reason: string }
   | { type: 'done'; path: string; bytes: number; seconds: number; connections: number };

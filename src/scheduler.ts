@@ -17,10 +17,12 @@ export interface Segment {
   durable: number;
   /** A connection is fetching this segment now. */
   active: boolean;
+  /** Failed attempts so far, for display. */
+  retries: number;
 }
 
 export function newSegment(range: ByteRange, done = 0, durable = 0): Segment {
-  return { start: range.start, end: range.end, received: done, written: done, durable, active: false };
+  return { start: range.start, end: range.end, received: done, written: done, durable, active: false, retries: 0 };
 }
 
 /** Bytes this segment still has to receive. */

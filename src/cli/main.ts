@@ -33,6 +33,7 @@ interface CliArgs {
   restart: boolean;
   quiet: boolean;
   json: boolean;
+  verbose: boolean;
 }
 
 const EPILOGUE = [
@@ -57,7 +58,8 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
-    .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' });
+    .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'on a terminal, one row per connection (range, speed, retries)' });
 }
 
 function parser(argv: string[]) {
@@ -125,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     const printedByYargs = args.urls?.length === 1 && args.urls[0] === 'completion';
     if (args.help || args.version || args.getYargsCompletions !== undefined || printedByYargs) return ExitCode.ok;
-    reporter = new Reporter(outputMode(args));
+    reporter = new Reporter(outputMode(args), { verbose: args.verbose });
     const urls = args.urls ?? [];
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
     if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
@@ -162,7 +164,7 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
   const limit = pLimit(jobs);
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
     try {
-      const result = await download({ ...options, signal, onEvent: (e) => reporter.event(e) });
+      const result = await download({ ...options, signal, onEvent: reporter.listener(`${options.url} ${options.output ?? ''}`) });
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError) || err instanceof AbortedError) throw err;

@@ -1,9 +1,10 @@
+import { basename } from 'node:path';
 import type { DownloadResult } from '../download.js';
 import type { RangegetError } from '../errors.js';
 import type { DownloadEvent } from '../events.js';
-import { basename } from 'node:path';
 import { redact } from '../options.js';
 import { formatBytes } from '../size.js';
+import { formatDuration, LiveDownload, paint } from './live-view.js';
 
 export type Mode = 'tty' | 'plain' | 'quiet' | 'json';
 
@@ -14,43 +15,83 @@ export interface Outcome {
   error?: RangegetError;
 }
 
+export interface ReporterOptions {
+  /** One row per connection in the live display (-v). */
+  verbose?: boolean;
+  /** Escape codes for colour: FORCE_COLOR, else NO_COLOR, else whether stderr is a terminal. */
+  color?: boolean;
+  stderr?: NodeJS.WriteStream;
+  stdout?: NodeJS.WritableStream;
+}
+
+type Timed = DownloadEvent & { time: string };
+
 const PLAIN_INTERVAL_MS = 5000;
-const TTY_INTERVAL_MS = 100;
+const REDRAW_INTERVAL_MS = 100;
+
+/** FORCE_COLOR wins (0 turns colour off), then NO_COLOR, then whether the stream is a terminal. */
+export function colorWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0';
+  if (env.NO_COLOR) return false;
+  return Boolean(stream.isTTY);
+}
 
 /**
- * Shows download events to a person (a live line on a TTY, a line every few seconds
- * elsewhere), or as NDJSON for programs. Errors are always shown.
+ * Shows download events: on a terminal a live block per download redrawn in place (status, file
+ * map, -v connections), elsewhere a plain line every few seconds, or NDJSON for programs.
+ * Errors are always shown.
  */
 export class Reporter {
-  private lastLine = 0;
-  private liveLine = false;
+  private readonly live = new Map<string, LiveDownload>();
+  private readonly lastPlain = new Map<string, number>();
+  private drawnLines = 0;
+  private lastDraw = 0;
+  private readonly stderr: NodeJS.WriteStream;
+  private readonly stdout: NodeJS.WritableStream;
+  private readonly verbose: boolean;
+  private readonly color: boolean;
 
-  constructor(
-    private readonly mode: Mode,
-    private readonly stderr: NodeJS.WritableStream = process.stderr,
-    private readonly stdout: NodeJS.WritableStream = process.stdout,
-  ) {}
+  constructor(private readonly mode: Mode, options: ReporterOptions = {}) {
+    this.stderr = options.stderr ?? process.stderr;
+    this.stdout = options.stdout ?? process.stdout;
+    this.verbose = options.verbose ?? false;
+    this.color = options.color ?? colorWanted(this.stderr);
+    if (mode === 'tty') this.stderr.on('resize', () => this.draw(true));
+  }
 
-  event(event: DownloadEvent & { time: string }): void {
+  /** The listener for one download's events; `key` tells concurrent downloads apart. */
+  listener(key: string): (event: Timed) => void {
+    return (event) => this.event(key, event);
+  }
+
+  event(key: string, event: Timed): void {
     if (this.mode === 'json') {
-      this.stdout.write(`${JSON.stringify(event)}\n`);
+      const { segments: _omitted, ...rest } = event as Timed & { segments?: unknown };
+      this.stdout.write(`${JSON.stringify(event.type === 'progress' ? rest : event)}\n`);
       return;
     }
     if (this.mode === 'quiet') return;
-    if (event.type === 'progress') this.progress(event);
-    else if (event.type === 'notice') this.line(`rangeget: ${event.message}`);
-    else if (event.type === 'retry') this.line(`rangeget: retrying bytes ${event.range.start}- in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
-    else if (event.type === 'start' && event.resumedBytes > 0) this.line(`rangeget: resuming ${event.path} with ${formatBytes(event.resumedBytes)} already on disk`);
-    else if (event.type === 'done') {
-      const speed = event.seconds > 0 ? formatBytes(event.bytes / event.seconds) : '-';
-      this.line(`saved ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(1)} s, ${speed}/s, ${event.connections} connection${event.connections === 1 ? '' : 's'}`);
+    switch (event.type) {
+      case 'start':
+        if (event.resumedBytes > 0) this.line(`rangeget: resuming ${event.path} with ${formatBytes(event.resumedBytes)} already on disk`);
+        if (this.mode === 'tty') this.live.set(key, new LiveDownload(event.path));
+        return this.draw(true);
+      case 'progress':
+        return this.progress(key, event);
+      case 'notice':
+        return this.line(`rangeget: ${event.message}`);
+      case 'retry':
+        return this.line(`rangeget: retrying bytes ${event.range.start}- in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
+      case 'done':
+        this.live.delete(key);
+        return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(1)} s, ${event.seconds > 0 ? formatBytes(event.bytes / event.seconds) : '-'}/s, ${event.connections} connection${event.connections === 1 ? '' : 's'}`);
     }
   }
 
   error(err: { message: string; code?: string }): void {
     const message = redact(err.message);
     if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message })}\n`);
-    this.line(`rangeget: ${message}`);
+    this.line(`${paint(this.color, '31', 'rangeget:')} ${message}`);
   }
 
   /** The results table after several downloads: name, size, status, average speed. */
@@ -67,35 +108,42 @@ export class Reporter {
     for (const row of table) this.line(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   }
 
-  private progress(event: Extract<DownloadEvent, { type: 'progress' }>): void {
+  private progress(key: string, event: Extract<DownloadEvent, { type: 'progress' }>): void {
     const now = performance.now();
-    const interval = this.mode === 'tty' ? TTY_INTERVAL_MS : PLAIN_INTERVAL_MS;
-    if (now - this.lastLine < interval) return;
-    this.lastLine = now;
-    const text = progressLine(event);
     if (this.mode === 'tty') {
-      this.stderr.write(`\r\x1b[K${text}`);
-      this.liveLine = true;
-    } else this.stderr.write(`${text}\n`);
+      this.live.get(key)?.update(event, now);
+      return this.draw(false);
+    }
+    if (now - (this.lastPlain.get(key) ?? 0) < PLAIN_INTERVAL_MS) return;
+    this.lastPlain.set(key, now);
+    const percent = event.total ? `${((100 * event.bytes) / event.total).toFixed(1)}%` : '?%';
+    const size = event.total === null ? formatBytes(event.bytes) : `${formatBytes(event.bytes)} / ${formatBytes(event.total)}`;
+    const eta = event.total !== null && event.speed > 0 ? formatDuration((event.total - event.bytes) / event.speed) : '--:--';
+    this.stderr.write(`${percent}  ${size}  ${formatBytes(event.speed)}/s  ETA ${eta}  ${event.connections} conn\n`);
   }
 
+  /** Redraws every live block in place, at most 10 times a second unless `now`. */
+  private draw(now: boolean): void {
+    if (this.mode !== 'tty') return;
+    const at = performance.now();
+    if (!now && at - this.lastDraw < REDRAW_INTERVAL_MS) return;
+    this.lastDraw = at;
+    const columns = this.stderr.columns || 80;
+    const lines = [...this.live.values()].flatMap((d) => d.render(columns, this.verbose, this.color));
+    this.stderr.write(`${this.clearBlock()}${lines.map((l) => `${l}\n`).join('')}`);
+    this.drawnLines = lines.length;
+  }
+
+  /** Escape codes that move up over the live block and erase it. */
+  private clearBlock(): string {
+    const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F` : '';
+    this.drawnLines = 0;
+    return `${up}\x1b[J`;
+  }
+
+  /** Prints a line above the live block, then redraws the block. */
   private line(text: string): void {
-    if (this.liveLine) this.stderr.write('\r\x1b[K');
-    this.liveLine = false;
-    this.stderr.write(`${text}\n`);
+    this.stderr.write(`${this.mode === 'tty' ? this.clearBlock() : ''}${text}\n`);
+    this.draw(true);
   }
-}
-
-function progressLine(p: { bytes: number; total: number | null; speed: number; connections: number }): string {
-  const percent = p.total ? `${((100 * p.bytes) / p.total).toFixed(1).padStart(5)}%` : '    ?%';
-  const size = p.total === null ? formatBytes(p.bytes) : `${formatBytes(p.bytes)} / ${formatBytes(p.total)}`;
-  const eta = p.total !== null && p.speed > 0 ? formatDuration((p.total - p.bytes) / p.speed) : '--:--';
-  return `${percent}  ${size}  ${formatBytes(p.speed)}/s  ETA ${eta}  ${p.connections} conn`;
-}
-
-function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const hours = Math.floor(s / 3600);
-  const mmss = `${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-  return hours > 0 ? `${hours}:${mmss}` : mmss;
 }
