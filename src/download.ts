@@ -6,8 +6,8 @@ import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
-  AbortedError, HttpError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
-  isSystemError, localIoError,
+  AbortedError, HttpError, LocalIoError, ManifestError, OutputExistsError, RangegetError, RangeIgnoredError, RemoteChangedError,
+  SizeMismatchError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
 import { fetchSegment } from './fetcher.js';
@@ -76,6 +76,8 @@ class DownloadRun {
   private fruitlessReresolves = 0;
   private bytesAtReresolve = -1;
   private bytesWritten = 0;
+  /** Other servers of the same file (--mirror) that agreed with the plan. */
+  private mirrors: Plan[] = [];
   /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
   private limiter: Pacer | undefined;
 
@@ -92,6 +94,7 @@ class DownloadRun {
     await checkDirectory(output === undefined ? dir : dirname(resolve(dir, output)));
     const plan = await this.planWithRetries();
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
+    this.mirrors = await this.planMirrors(plan);
     const paths = this.paths(plan.fileName);
     await checkDirectory(dirname(paths.output));
     const release = await acquireLock(lockPathFor(paths.part), paths.output);
@@ -135,6 +138,20 @@ class DownloadRun {
         await sleep(delayMs, undefined, { signal: this.signal }).catch(() => { throw new AbortedError(); });
       }
     }
+  }
+
+  /** Plans each --mirror; one that cannot serve the same bytes as `main` is refused with a warning. */
+  private async planMirrors(main: Plan): Promise<Plan[]> {
+    const accepted: Plan[] = [];
+    for (const url of this.settings.mirrors) {
+      const mirror = await makePlan(this.agent, url, this.settings.headers).catch((err: unknown) => err as Error);
+      const problem = mirror instanceof Error ? mirror.message
+        : !mirror.ranges ? 'it does not serve byte ranges'
+          : mirror.size !== main.size ? `it says ${mirror.size} bytes, ${main.url} says ${main.size}` : undefined;
+      if (problem || mirror instanceof Error) this.emit({ type: 'notice', message: `not using mirror ${url}: ${problem}` });
+      else accepted.push(mirror);
+    }
+    return accepted;
   }
 
   /**
@@ -253,15 +270,17 @@ class DownloadRun {
     const onAbort = () => stopper.fail(new AbortedError());
     this.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
-    const worker = async () => {
+    const alive = plan.ranges ? [plan, ...this.mirrors] : [plan];
+    const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
+        const source = alive[index % alive.length]!;
         const segment = work.claim();
         if (!segment) return;
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
-          await this.fetchWithRetries(segment, plan, paths, fd, stopper.signal, onWritten);
+          await this.fetchWithRetries(segment, source, paths, fd, stopper.signal, onWritten);
         } catch (err) {
-          stopper.fail(err);
+          if (!this.dropSource(alive, source, err)) stopper.fail(err);
         } finally {
           this.active--;
           work.release(segment);
@@ -269,11 +288,24 @@ class DownloadRun {
       }
     };
     try {
-      await Promise.all(Array.from({ length: plan.ranges ? this.settings.connections : 1 }, worker));
+      await Promise.all(Array.from({ length: plan.ranges ? this.settings.connections : 1 }, (_, i) => worker(i)));
     } finally {
       clearInterval(progress);
       this.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * With several sources, a server that fails is dropped (with a warning) and its connections move
+   * to the others. False when the failure is the download's own, or the last source's.
+   */
+  private dropSource(alive: Plan[], source: Plan, err: unknown): boolean {
+    if (!isSourceFailure(err)) return false;
+    if (!alive.includes(source)) return true;
+    if (alive.length === 1) return false;
+    alive.splice(alive.indexOf(source), 1);
+    this.emit({ type: 'notice', message: `dropped ${new URL(source.url).host} as a source: ${(err as Error).message}` });
+    return true;
   }
 
   private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
@@ -328,6 +360,11 @@ class DownloadRun {
   private emit(event: DownloadEvent): void {
     this.listener?.({ ...event, time: new Date().toISOString() });
   }
+}
+
+/** A failure of one server rather than of the download: with mirrors, that server is dropped. */
+function isSourceFailure(err: unknown): boolean {
+  return err instanceof RangegetError && !(err instanceof AbortedError || err instanceof LocalIoError || err instanceof ManifestError);
 }
 
 /** 403/404/410 from where a redirect led: signed CDN URLs expire, the original URL may lead elsewhere now. */

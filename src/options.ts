@@ -36,6 +36,8 @@ export interface DownloadOptions {
   limitRate?: number;
   /** Proxy URL (http://, https://, socks5://); default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY. */
   proxy?: string;
+  /** Other URLs of the same file; ranges are spread across all of them. */
+  mirrors?: string[];
   userAgent?: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
@@ -66,6 +68,7 @@ export interface Settings {
   insecure: boolean;
   caCert: string | undefined;
   proxy: string | undefined;
+  mirrors: string[];
   overwrite: boolean;
   restart: boolean;
 }
@@ -90,6 +93,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     insecure: options.insecure ?? false,
     caCert: options.caCert,
     proxy: options.proxy === undefined ? undefined : checkProxyUrl(options.proxy),
+    mirrors: (options.mirrors ?? []).map(checkUrl),
     overwrite: options.overwrite ?? false,
     restart: options.restart ?? false,
   };

@@ -26,6 +26,7 @@ interface CliArgs {
   userAgent?: string;
   user?: string;
   limitRate?: string;
+  mirror?: string | string[];
   proxy?: string;
   insecure: boolean;
   caCert?: string;
@@ -53,6 +54,7 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
     .option('min-segment-size', { type: 'string', requiresArg: true, default: '1M', describe: 'smallest range per request (512K, 4M, 1MiB)' })
     .option('checksum', { type: 'string', requiresArg: true, describe: 'verify the result: sha256=HEX, sha512=, sha1=, md5=' })
+    .option('mirror', { type: 'string', requiresArg: true, describe: 'another URL of the same file (repeatable)' })
     .option('limit-rate', { type: 'string', requiresArg: true, describe: 'overall speed cap, bytes per second (500K, 10M)' })
     .option('user', { alias: 'u', type: 'string', requiresArg: true, describe: 'basic auth user:password (or put it in the URL)' })
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
@@ -107,6 +109,7 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     insecure: args.insecure,
     caCert: args.caCert,
     proxy: args.proxy,
+    mirrors: [args.mirror ?? []].flat(),
     overwrite: args.overwrite,
     restart: args.restart,
   };

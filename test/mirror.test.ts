@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { KiB, MiB, useDownloads } from './support/harness.js';
+import { sha256, testData } from './support/test-server.js';
+
+const { serve, get, outputSha, notices } = useDownloads();
+const data = testData(4 * MiB);
+const rangedGets = (requests: Array<{ method: string; range: string | undefined }>) =>
+  requests.filter((r) => r.method === 'GET' && r.range && r.range !== 'bytes=0-0').length;
+
+describe('--mirror', () => {
+  it('spreads ranges across mirrors, the faster one doing more', async () => {
+    const slow = await serve(data, { bytesPerSecond: 256 * KiB });
+    const fast = await serve(data, { bytesPerSecond: 2 * MiB });
+    await get(slow.url(), { connections: 4, mirrors: [fast.url('/copy.bin')] });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(rangedGets(slow.requests)).toBeGreaterThan(0);
+    expect(rangedGets(fast.requests)).toBeGreaterThan(0);
+    expect(fast.bodyBytesSent).toBeGreaterThan(2 * slow.bodyBytesSent);
+  });
+
+  it('drops a failing mirror with a warning and finishes from the others', async () => {
+    const main = await serve(data);
+    const broken = await serve(data, { resetAfter: 1000, resets: 1000 });
+    const seen: string[] = [];
+    await get(main.url(), { connections: 4, retries: 1, mirrors: [broken.url()], onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen.join('\n')).toMatch(/dropped 127\.0\.0\.1:\d+ as a source/);
+  });
+
+  it('refuses a mirror that disagrees on the size', async () => {
+    const main = await serve(data);
+    const other = await serve(testData(3 * MiB));
+    const seen: string[] = [];
+    await get(main.url(), { connections: 4, mirrors: [other.url()], onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen.join('\n')).toMatch(/not using mirror .*: it says 3145728 bytes/);
+    expect(rangedGets(other.requests)).toBe(0);
+  });
+});
