@@ -353,7 +353,7 @@ class DownloadRun {
   private finish(path: string, bytes: number, resumedBytes: number): DownloadResult {
     const seconds = (performance.now() - this.started) / 1000;
     const connections = Math.max(1, this.peakActive);
-    this.emit({ type: 'done', path, bytes, seconds, connections });
+    this.emit({ type: 'done', path, bytes, seconds, connections, retries: this.retries });
     return { path, bytes, seconds, connections, resumedBytes, retries: this.retries };
   }
 

@@ -45,7 +45,7 @@ describe.skipIf(!hasScript)(`the terminal display${hasScript ? '' : ' (skipped: 
     expect(lines.some((l) => /^ {2}map \[[█▒░]+\]$/.test(l))).toBe(true);
     expect(lines.some((l) => /\d+\.\d%.* MiB\/s +ETA \d\d:\d\d/.test(l))).toBe(true);
     expect(lines.filter((l) => !l.startsWith('saved ') && l.length >= columns)).toEqual([]);
-    expect(lines.at(-1)).toMatch(/^saved .*w\d+\.bin \(4\.00 MiB\) in [\d.]+ s, .* 4 connections$/);
+    expect(lines.at(-1)).toMatch(/^saved .*w\d+\.bin \(4\.00 MiB\) in [\d.]+ s, .* 4 connections, \d+ retr(y|ies)$/);
   });
 
   it('adds one row per connection with -v', async () => {
