@@ -11,8 +11,8 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 const ESCAPES = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /** Runs the CLI on a pseudo-terminal `columns` wide (util-linux `script`) and returns what it drew. */
-async function onTerminal(columns: number, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const command = `stty cols ${columns} rows 40; ${process.execPath} ${BIN} ${args.join(' ')}`;
+async function onTerminal(columns: number, args: string[], env: Record<string, string> = {}, resize = ''): Promise<string> {
+  const command = `stty cols ${columns} rows 40; ${resize} ${process.execPath} ${BIN} ${args.join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   let drawn = '';
@@ -46,6 +46,15 @@ describe.skipIf(!hasScript)(`the terminal display${hasScript ? '' : ' (skipped: 
     expect(lines.some((l) => /\d+\.\d%.* MiB\/s +ETA \d\d:\d\d/.test(l))).toBe(true);
     expect(lines.filter((l) => !l.startsWith('saved ') && l.length >= columns)).toEqual([]);
     expect(lines.at(-1)).toMatch(/^saved .*w\d+\.bin \(4\.00 MiB\) in [\d.]+ s, .* 4 connections, \d+ retr(y|ies)$/);
+  });
+
+  it('follows a terminal resize', async () => {
+    const shrink = '(sleep 1.5; stty cols 50 rows 40 < /dev/tty) &';
+    const drawn = await onTerminal(160, ['-n', '1', '--overwrite', '-o', join(dir, 'r.bin'), server.url()], {}, shrink);
+    const frames = drawn.split('\x1b[J').map((frame) => visibleLines(frame).filter((l) => !l.startsWith('saved ')));
+    const widths = frames.filter((lines) => lines.length > 0).map((lines) => Math.max(...lines.map((l) => l.length)));
+    expect(widths.some((w) => w >= 50)).toBe(true);
+    expect(widths.at(-1)).toBeLessThan(50);
   });
 
   it('adds one row per connection with -v', async () => {
