@@ -1,0 +1,199 @@
+/**
+ * rangeget against aria2, axel, lftp and curl, side by side on loopback servers, interleaved.
+ * Prints per scenario and tool: median wall time, ratio to ideal, peak RSS, CPU seconds per GiB, SHA-256.
+ * Usage: npm run bench [-- --runs 3 --scenario capped|stragglers|unthrottled|memory --size-mib 1024]
+ * Needs nginx and GNU time; peers that are not installed are skipped.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { listenLocal, serveFile } from '../src/local-server.js';
+import { NGINX, startNginx } from '../test/support/nginx.js';
+
+const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+interface Tool {
+  name: string;
+  /** The command that downloads `url` to `out` with `n` connections. */
+  command(url: string, out: string, n: number): string[];
+}
+
+const ALL_TOOLS: Tool[] = [
+  { name: 'rangeget', command: (url, out, n) => [process.execPath, BIN, '-q', '-n', String(n), '-o', out, url] },
+  {
+    name: 'aria2c',
+    command: (url, out, n) => ['aria2c', '-q', '-x', String(Math.min(n, 16)), '-s', String(n), '-k', '1M',
+      '--file-allocation=none', '--allow-overwrite=true', '-d', dirname(out), '-o', basename(out), url],
+  },
+  { name: 'axel', command: (url, out, n) => ['axel', '-q', '-n', String(n), '-o', out, url] },
+  { name: 'lftp', command: (url, out, n) => ['lftp', '-c', `pget -n ${n} ${url} -o ${out}`] },
+  { name: 'curl', command: (url, out) => ['curl', '-s', '-o', out, url] },
+];
+const TOOLS = ALL_TOOLS.filter((tool) => tool.name === 'rangeget' || spawnSync(tool.name, ['--version']).status === 0);
+
+interface Scenario {
+  name: string;
+  size: number;
+  connections: number;
+  /** Seconds at the ideal aggregate rate; undefined when unthrottled. */
+  ideal: number | undefined;
+  tools: string[];
+  url: string;
+  sha256: string;
+  stop(): Promise<void>;
+}
+
+interface Measurement {
+  seconds: number;
+  cpuSeconds: number;
+  rssBytes: number;
+  ok: boolean;
+}
+
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : undefined;
+}
+
+/** Writes `size` bytes made of one repeated random block; returns the SHA-256. */
+async function makeFile(path: string, size: number): Promise<string> {
+  const block = randomBytes(Math.min(size, 64 * MiB));
+  const hash = createHash('sha256');
+  const file = await open(path, 'w');
+  for (let offset = 0; offset < size; offset += block.length) {
+    const part = block.subarray(0, Math.min(block.length, size - offset));
+    await file.write(part, 0, part.length, offset);
+    hash.update(part);
+  }
+  await file.close();
+  return hash.digest('hex');
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Runs one download under GNU time: wall seconds, CPU seconds, peak RSS; checks the bytes. */
+async function measure(argv: string[], out: string, expected: string): Promise<Measurement> {
+  const report = `${out}.time`;
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', report, ...argv], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  const [wall, user, sys, kib] = (await readFile(report, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
+  const ok = code === 0 && (await sha256File(out).catch(() => '')) === expected;
+  await rm(out, { force: true });
+  await rm(report, { force: true });
+  return { seconds: wall!, cpuSeconds: user! + sys!, rssBytes: kib! * 1024, ok };
+}
+
+/** Serves `data` at `perConnection` bytes/s per response, every fourth GET ten times slower. */
+async function startStragglerServer(data: Buffer, perConnection: number) {
+  let requests = 0;
+  return listenLocal((req, res) => {
+    const slow = req.method === 'GET' && ++requests % 4 === 0;
+    serveFile(req, res, { data, etag: '"straggler"' }, { bytesPerSecond: slow ? perConnection / 10 : perConnection });
+  });
+}
+
+async function scenarios(root: string, size: number, only: string | undefined): Promise<Scenario[]> {
+  const bigSha = await makeFile(join(root, 'big.bin'), size);
+  const list: Scenario[] = [];
+  if (!only || only === 'capped') {
+    const nginx = await startNginx(root, '20m');
+    list.push({
+      name: `capped: nginx limit_rate 20m, ${size / MiB} MiB, 16 connections`, size, connections: 16,
+      ideal: size / (16 * 20 * MiB), tools: ['rangeget', 'aria2c', 'axel', 'lftp'], url: `${nginx.url}/big.bin`, sha256: bigSha, stop: nginx.stop,
+    });
+  }
+  if (!only || only === 'stragglers') {
+    const data = randomBytes(256 * MiB);
+    const server = await startStragglerServer(data, 8_000_000);
+    list.push({
+      name: 'stragglers: 256 MiB, 8 connections at 8 MB/s, every 4th request 10x slower', size: data.length, connections: 8,
+      ideal: data.length / (8 * 8_000_000), tools: ['rangeget', 'aria2c', 'axel', 'lftp'], url: `${server.url}/s.bin`,
+      sha256: createHash('sha256').update(data).digest('hex'), stop: server.close,
+    });
+  }
+  if (!only || only === 'unthrottled') {
+    const nginx = await startNginx(root);
+    list.push({
+      name: `unthrottled: nginx, ${size / MiB} MiB, 4 connections (curl: one stream)`, size, connections: 4, ideal: undefined,
+      tools: ['rangeget', 'aria2c', 'axel', 'lftp', 'curl'], url: `${nginx.url}/big.bin`, sha256: bigSha, stop: nginx.stop,
+    });
+  }
+  return list;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function runScenario(scenario: Scenario, runs: number, dir: string): Promise<void> {
+  const tools = TOOLS.filter((t) => scenario.tools.includes(t.name));
+  const results = new Map<string, Measurement[]>(tools.map((t) => [t.name, []]));
+  for (let run = 0; run < runs; run++) {
+    for (const tool of tools) {
+      const out = join(dir, `${tool.name}.out`);
+      results.get(tool.name)!.push(await measure(tool.command(scenario.url, out, scenario.connections), out, scenario.sha256));
+    }
+  }
+  console.log(`\n${scenario.name}${scenario.ideal ? `; ideal ${scenario.ideal.toFixed(2)} s` : ''}`);
+  console.log('tool       median s  x ideal  peak RSS  CPU s/GiB  sha256');
+  for (const [name, list] of results) {
+    const seconds = median(list.map((m) => m.seconds));
+    const ratio = scenario.ideal ? (seconds / scenario.ideal).toFixed(3) : '-';
+    const rss = `${(median(list.map((m) => m.rssBytes)) / MiB).toFixed(0)} MiB`;
+    const cpu = (median(list.map((m) => m.cpuSeconds)) / (scenario.size / GiB)).toFixed(2);
+    const ok = list.every((m) => m.ok) ? 'ok' : 'WRONG';
+    console.log(`${name.padEnd(10)} ${seconds.toFixed(2).padStart(8)}  ${ratio.padStart(7)}  ${rss.padStart(8)}  ${cpu.padStart(9)}  ${ok}`);
+  }
+}
+
+/** Peak RSS of rangeget at 16 and 64 connections, and on a sparse file many times larger. */
+async function runMemory(root: string, dir: string): Promise<void> {
+  const sparseGiB = Number(flag('sparse-gib') ?? 10);
+  const sparse = await open(join(root, 'sparse.bin'), 'w');
+  await sparse.truncate(sparseGiB * GiB);
+  await sparse.close();
+  const nginx = await startNginx(root);
+  try {
+    console.log('\nmemory: rangeget peak RSS');
+    for (const [name, n] of [['big.bin', 16], ['big.bin', 64], ['sparse.bin', 16]] as const) {
+      const out = join(dir, 'mem.out');
+      const expected = await sha256File(join(root, name));
+      const m = await measure(TOOLS[0]!.command(`${nginx.url}/${name}`, out, n), out, expected);
+      console.log(`${name.padEnd(10)} ${String(n).padStart(2)} connections: ${(m.rssBytes / MiB).toFixed(0)} MiB peak RSS, ${m.seconds.toFixed(1)} s, sha256 ${m.ok ? 'ok' : 'WRONG'}`);
+    }
+  } finally {
+    await nginx.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light');
+  if (spawnSync('/usr/bin/time', ['-f', '%e', 'true']).status !== 0) throw new Error('GNU time is not installed: apt-get install time');
+  console.log(`tools: ${TOOLS.map((t) => t.name).join(', ')} (others: apt-get install aria2 axel lftp curl)`);
+  const only = flag('scenario');
+  const root = await mkdtemp(join(tmpdir(), 'rangeget-bench-'));
+  const dir = await mkdtemp(join(tmpdir(), 'rangeget-bench-out-'));
+  try {
+    for (const scenario of await scenarios(root, Number(flag('size-mib') ?? 1024) * MiB, only)) {
+      try {
+        await runScenario(scenario, Number(flag('runs') ?? 3), dir);
+      } finally {
+        await scenario.stop();
+      }
+    }
+    if (!only || only === 'memory') await runMemory(root, dir);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
