@@ -6,7 +6,7 @@ import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import {
-  AbortedError, HttpError, LocalIoError, ManifestError, OutputExistsError, RangegetError, RangeIgnoredError, RemoteChangedError,
+  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, OutputExistsError, RangegetError, RangeIgnoredError, RemoteChangedError,
   SizeMismatchError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
@@ -22,7 +22,7 @@ import { merge } from './merger.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
-import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
+import { findCrawlers, newSegment, Scheduler, splitIntoRanges, type PaceSample, type Segment } from './scheduler.js';
 import { SegmentWriter } from './writer.js';
 
 export interface DownloadResult {
@@ -43,6 +43,10 @@ interface Paths {
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+/** How often connections' speeds are compared to find crawlers. */
+const PACE_CHECK_MS = 500;
+/** Crawl restarts one range may have before it is left to its pace (or its retries). */
+const MAX_CRAWL_RESTARTS = 3;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
 const LIMIT_BURST_SECONDS = 0.05;
 /** An attempt that delivered this much before failing resets the range's retry count. */
@@ -76,6 +80,10 @@ class DownloadRun {
   private fruitlessReresolves = 0;
   private bytesAtReresolve = -1;
   private bytesWritten = 0;
+  /** Each running request, so a crawling one can be cut and re-requested. */
+  private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
+  private readonly crawlRestarts = new Map<Segment, number>();
+  private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
   /** Other servers of the same file (--mirror) that agreed with the plan. */
   private mirrors: Plan[] = [];
   /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
@@ -270,6 +278,7 @@ class DownloadRun {
     const onAbort = () => stopper.fail(new AbortedError());
     this.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
+    const pace = setInterval(() => this.restartCrawlers(), PACE_CHECK_MS);
     const alive = plan.ranges ? [plan, ...this.mirrors] : [plan];
     const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
@@ -291,6 +300,7 @@ class DownloadRun {
       await Promise.all(Array.from({ length: plan.ranges ? this.settings.connections : 1 }, (_, i) => worker(i)));
     } finally {
       clearInterval(progress);
+      clearInterval(pace);
       this.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -308,9 +318,27 @@ class DownloadRun {
     return true;
   }
 
+  /** Cuts the requests that crawl far behind the others; their workers re-request at once. */
+  private restartCrawlers(): void {
+    const now = performance.now();
+    const samples: PaceSample[] = [];
+    for (const [segment, attempt] of this.attempts) {
+      const before = this.paceReadings.get(segment);
+      this.paceReadings.set(segment, { received: segment.received, at: now });
+      if (before) samples.push({ segment, bytesPerSecond: ((segment.received - before.received) * 1000) / (now - before.at), ageMs: now - attempt.startedAt });
+    }
+    for (const crawler of findCrawlers(samples)) {
+      const speed = samples.find((s) => s.segment === crawler)!.bytesPerSecond;
+      this.attempts.get(crawler)?.controller.abort(new CrawlingError(speed));
+    }
+  }
+
   private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
+      const attempt = { controller: new AbortController(), startedAt: performance.now() };
+      this.attempts.set(segment, attempt);
+      this.paceReadings.delete(segment);
       try {
         if (this.settings.limitRate !== undefined) this.limiter ??= new Pacer(this.settings.limitRate, LIMIT_BURST_SECONDS);
         await fetchSegment({
@@ -318,13 +346,14 @@ class DownloadRun {
           ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
             this.bytesWritten += bytes;
             onWritten(bytes);
-          }), signal, stallTimeoutMs: this.settings.timeoutMs, limiter: this.limiter,
+          }), signal: AbortSignal.any([signal, attempt.controller.signal]), stallTimeoutMs: this.settings.timeoutMs, limiter: this.limiter,
         });
         return;
       } catch (err) {
         if (isSystemError(err)) throw localIoError(err, paths.part);
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
+        if (err instanceof CrawlingError && !signal.aborted && this.restartCrawler(segment, err)) continue;
         if (!signal.aborted && isExpiredTarget(err, plan)) {
           await this.reresolve(plan, err);
           continue;
@@ -336,8 +365,21 @@ class DownloadRun {
         segment.retries++;
         this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
         await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
+      } finally {
+        this.attempts.delete(segment);
       }
     }
+  }
+
+  /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
+  private restartCrawler(segment: Segment, err: CrawlingError): boolean {
+    const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
+    if (restarts > MAX_CRAWL_RESTARTS) return false;
+    this.crawlRestarts.set(segment, restarts);
+    this.retries++;
+    segment.retries++;
+    this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: restarts, delayMs: 0, reason: err.message });
+    return true;
   }
 
   private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {

@@ -57,6 +57,13 @@ export class NetworkError extends RangegetError {
   }
 }
 
+/** A connection far slower than the others: its range is re-requested on a fresh connection. */
+export class CrawlingError extends NetworkError {
+  constructor(bytesPerSecond: number) {
+    super(`crawling at ${Math.round(bytesPerSecond / 1024)} KiB/s while the other connections are much faster; re-requesting`);
+  }
+}
+
 /** The server sent a response rangeget must not trust (wrong Content-Range, encoding, ...). */
 export class ProtocolError extends RangegetError {
   readonly code = 'EPROTOCOL';

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import {
-  AbortedError, HttpError, NetworkError, ProtocolError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
+  AbortedError, HttpError, NetworkError, ProtocolError, RangegetError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
 } from './errors.js';
 import { headerValue, parseRetryAfter, toNetworkError, type Headers } from './http.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
@@ -54,7 +54,7 @@ export function fetchSegment(job: FetchJob): Promise<void> {
       job.signal.removeEventListener('abort', onAbort);
       job.writer.flush().then(() => (err ? reject(err) : resolve()), reject);
     });
-    const onAbort = () => handler.abort(new AbortedError());
+    const onAbort = () => handler.abort(job.signal.reason instanceof RangegetError ? job.signal.reason : new AbortedError());
     job.signal.addEventListener('abort', onAbort, { once: true });
     const target = new URL(job.url);
     const headers = job.ranged ? { ...job.headers, ...rangeHeaders(handler.requested, job.ifRange) } : job.headers;

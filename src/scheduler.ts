@@ -105,3 +105,32 @@ export class Scheduler {
     return upper;
   }
 }
+
+/** How one active connection is doing: bytes per second over the last check, and how long its request has run. */
+export interface PaceSample {
+  segment: Segment;
+  bytesPerSecond: number;
+  ageMs: number;
+}
+
+/** A connection this many times slower than the others' median counts as crawling. */
+export const CRAWL_FACTOR = 4;
+const CRAWL_MIN_AGE_MS = 1000;
+/** Restarting only pays when the crawler would otherwise hold up the end for longer than this. */
+const CRAWL_MIN_LEFT_SECONDS = 1;
+
+/**
+ * The segments whose connections crawl far behind the others (stragglers: a slow server thread,
+ * a bad route). Re-requested on a fresh connection, they usually come back at the others' pace.
+ */
+export function findCrawlers(samples: readonly PaceSample[]): Segment[] {
+  return samples
+    .filter((sample, i) => {
+      const others = samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond).sort((a, b) => a - b);
+      if (others.length === 0 || sample.ageMs < CRAWL_MIN_AGE_MS) return false;
+      const typical = others[Math.floor(others.length / 2)]!;
+      const secondsLeft = unreceived(sample.segment) / Math.max(sample.bytesPerSecond, 1);
+      return sample.bytesPerSecond * CRAWL_FACTOR < typical && secondsLeft > CRAWL_MIN_LEFT_SECONDS;
+    })
+    .map((sample) => sample.segment);
+}

@@ -40,6 +40,15 @@ describe('flaky networks: recover', () => {
     expect(result.retries).toBeGreaterThanOrEqual(4);
   });
 
+  it('re-requests a range whose connection crawls far behind the others', async () => {
+    const data = testData(24 * MiB);
+    const s = await serve(data, { bytesPerSecond: 2 * MiB, slowNth: { nth: 2, bytesPerSecond: 100 * KiB } });
+    const reasons: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'retry' && reasons.push(e.reason) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(reasons.some((r) => /crawling at \d+ KiB\/s/.test(r))).toBe(true);
+  });
+
   it('retries the planning request when the server is busy', async () => {
     const data = testData(MiB);
     const s = await serve(data, { planBusy: 3 });

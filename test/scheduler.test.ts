@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newSegment, Scheduler, splitIntoRanges, unreceived } from '../src/scheduler.js';
+import { findCrawlers, newSegment, Scheduler, splitIntoRanges, unreceived } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -97,5 +97,22 @@ describe('Scheduler', () => {
     const scheduler = new Scheduler(segments, 1);
     expect(scheduler.claim()).toMatchObject({ start: 10, received: 4 });
     expect(scheduler.claim()).toMatchObject({ start: 17, end: 20 });
+  });
+});
+
+describe('findCrawlers', () => {
+  const segment = (left: number) => ({ ...newSegment({ start: 0, end: left }), active: true });
+  const sample = (bytesPerSecond: number, left = 10 * MiB, ageMs = 5000) => ({ segment: segment(left), bytesPerSecond, ageMs });
+
+  it('finds a connection far slower than the others', () => {
+    const slow = sample(100_000);
+    expect(findCrawlers([sample(2 * MiB), slow, sample(2 * MiB), sample(1.8 * MiB)])).toEqual([slow.segment]);
+  });
+
+  it('leaves alone a server that is slow for everyone, young requests, and nearly finished ones', () => {
+    expect(findCrawlers([sample(100_000), sample(120_000), sample(90_000)])).toEqual([]);
+    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 500)])).toEqual([]);
+    expect(findCrawlers([sample(2 * MiB), sample(100_000, 50_000)])).toEqual([]);
+    expect(findCrawlers([sample(100_000)])).toEqual([]);
   });
 });

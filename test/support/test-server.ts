@@ -38,6 +38,8 @@ export interface Behaviour {
   busy?: { status: number; times: number; retryAfter?: string };
   /** The next `times` HEAD or probe requests get 503 with `Retry-After: 0`. */
   planBusy?: number;
+  /** The `nth` data request (counting from 1) is served at `bytesPerSecond` instead. */
+  slowNth?: { nth: number; bytesPerSecond: number };
   /** The next `times` data responses send `afterBytes`, then nothing (or 8 bytes a second with `trickle`). */
   stall?: { afterBytes: number; times: number; trickle?: boolean };
   /** Compress every GET body with gzip (ranges too, as some misconfigured servers do). */
@@ -66,6 +68,7 @@ export class TestServer {
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
   private total: Pacer | undefined;
+  private dataRequests = 0;
   private token = 0;
   private tokenUses = 0;
 
@@ -128,6 +131,7 @@ export class TestServer {
       b.planBusy--;
       return void res.writeHead(503, { 'retry-after': '0' }).end();
     }
+    const slow = !planning && req.method === 'GET' && ++this.dataRequests === b.slowNth?.nth;
     if (!planning && b.busy && b.busy.times > 0) {
       b.busy.times--;
       return void res.writeHead(b.busy.status, b.busy.retryAfter ? { 'retry-after': b.busy.retryAfter } : {}).end();
@@ -154,7 +158,7 @@ export class TestServer {
     if (b.ignoreIfRange) delete req.headers['if-range'];
     if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
-    serveFile(req, res, this.file, { bytesPerSecond: b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
+    serveFile(req, res, this.file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
   }
 
   private dropHeader(res: ServerResponse, name: string): void {
