@@ -1,29 +1,26 @@
 import type { Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { setMaxListeners } from 'node:events';
 import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
+import { Connections, Stopper } from './connections.js';
 import {
-  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, OutputExistsError, RangegetError, RangeIgnoredError, RemoteChangedError,
-  SizeMismatchError, isSystemError, localIoError,
+  AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
+  isSystemError, localIoError,
 } from './errors.js';
-import { SpeedMeter, type DownloadEvent, type EventListener } from './events.js';
-import { fetchSegment } from './fetcher.js';
+import type { DownloadEvent, EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, fileSize, openPart, readCaCert } from './files.js';
+import { createDispatcher, isRetryable, retryDelayMs } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
-import { createDispatcher, headersFor, isRetryable, retryDelayMs } from './http.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
   type Manifest,
 } from './manifest.js';
 import { merge } from './merger.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
-import { Pacer } from './pacer.js';
-import { ifRangeValue, makePlan, type Plan } from './planner.js';
-import { findCrawlers, newSegment, Scheduler, splitIntoRanges, type PaceSample, type Segment } from './scheduler.js';
-import { SegmentWriter } from './writer.js';
+import { makePlan, type Plan } from './planner.js';
+import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
 
 export interface DownloadResult {
   path: string;
@@ -42,15 +39,6 @@ interface Paths {
   manifest: string;
 }
 
-const PROGRESS_INTERVAL_MS = 200;
-/** How often connections' speeds are compared to find crawlers. */
-const PACE_CHECK_MS = 500;
-/** Crawl restarts one range may have before it is left to its pace (or its retries). */
-const MAX_CRAWL_RESTARTS = 3;
-/** How far ahead of the --limit-rate pace a download may get after a pause. */
-const LIMIT_BURST_SECONDS = 0.05;
-/** An attempt that delivered this much before failing resets the range's retry count. */
-const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 /** A server that answers 200 to ranges, or a file that keeps changing, gets this many fresh starts. */
 const MAX_FRESH_STARTS = 2;
 
@@ -71,23 +59,9 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
 
 class DownloadRun {
   private readonly started = performance.now();
-  private retries = 0;
-  private active = 0;
-  private peakActive = 0;
-  /** A re-resolution of the original URL in progress, shared by every connection that needs it. */
-  private reresolving: Promise<void> | undefined;
-  /** Re-resolutions in a row after which not a byte was written: the new targets do not help. */
-  private fruitlessReresolves = 0;
-  private bytesAtReresolve = -1;
-  private bytesWritten = 0;
-  /** Each running request, so a crawling one can be cut and re-requested. */
-  private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
-  private readonly crawlRestarts = new Map<Segment, number>();
-  private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
-  /** Other servers of the same file (--mirror) that agreed with the plan. */
+  /** Set once the mirrors are planned. */
+  private connections: Connections | undefined;
   private mirrors: Plan[] = [];
-  /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
-  private limiter: Pacer | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -103,6 +77,9 @@ class DownloadRun {
     const plan = await this.planWithRetries();
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     this.mirrors = await this.planMirrors(plan);
+    this.connections = new Connections({
+      agent: this.agent, settings: this.settings, signal: this.signal, mirrors: this.mirrors, emit: (e) => this.emit(e),
+    });
     const paths = this.paths(plan.fileName);
     await checkDirectory(dirname(paths.output));
     const release = await acquireLock(lockPathFor(paths.part), paths.output);
@@ -162,24 +139,6 @@ class DownloadRun {
     return accepted;
   }
 
-  /**
-   * A redirect target that starts refusing (an expired signed CDN URL): resolve the original URL
-   * again and carry on there, unless the file behind it changed.
-   */
-  private reresolve(plan: Plan, refusal: HttpError): Promise<void> {
-    if (this.reresolving) return this.reresolving;
-    this.fruitlessReresolves = this.bytesWritten === this.bytesAtReresolve ? this.fruitlessReresolves + 1 : 0;
-    if (this.fruitlessReresolves >= this.settings.retries) return Promise.reject(refusal);
-    this.bytesAtReresolve = this.bytesWritten;
-    this.reresolving = makePlan(this.agent, plan.url, this.settings.headers)
-      .then((fresh) => {
-        if (fresh.size !== plan.size || fresh.etag !== plan.etag || fresh.lastModified !== plan.lastModified) throw new RemoteChangedError();
-        this.emit({ type: 'notice', message: `${new URL(plan.finalUrl).host} refused the redirect target; resolved ${plan.url} again` });
-        plan.finalUrl = fresh.finalUrl;
-      })
-      .finally(() => (this.reresolving = undefined));
-    return this.reresolving;
-  }
 
   private paths(suggestedName: string): Paths {
     const output = resolve(this.settings.dir, this.settings.output ?? suggestedName);
@@ -254,7 +213,7 @@ class DownloadRun {
     await checkpointer.checkpoint().catch((err: unknown) => { throw localIoError(err, paths.manifest); });
     checkpointer.start();
     try {
-      await this.runWorkers(scheduler, plan, paths, fd, stopper, (bytes) => checkpointer.noteProgress(bytes));
+      await this.connections!.run(scheduler, plan, paths.part, fd, stopper, (bytes) => checkpointer.noteProgress(bytes));
     } finally {
       await checkpointer.stop().catch(manifestFailed);
     }
@@ -265,138 +224,24 @@ class DownloadRun {
   private async fetchStream(plan: Plan, paths: Paths, segment: Segment, part: FileHandle): Promise<void> {
     await removeManifest(paths.manifest);
     const stopper = new Stopper();
-    await this.runWorkers({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths, part.fd, stopper, () => {});
+    await this.connections!.run({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths.part, part.fd, stopper, () => {});
     stopper.throwIfFailed();
     // A decoded or unknown-length body may be shorter than the space reserved for it.
     await part.truncate(segment.written).then(() => part.datasync()).catch((err: unknown) => { throw localIoError(err, paths.part); });
   }
 
-  private async runWorkers(
-    work: Pick<Scheduler, 'claim' | 'release' | 'segments'>,
-    plan: Plan, paths: Paths, fd: number, stopper: Stopper, onWritten: (bytes: number) => void,
-  ): Promise<void> {
-    const onAbort = () => stopper.fail(new AbortedError());
-    this.signal?.addEventListener('abort', onAbort, { once: true });
-    const progress = this.reportProgress(work.segments, plan.size);
-    const pace = setInterval(() => this.restartCrawlers(), PACE_CHECK_MS);
-    const alive = plan.ranges ? [plan, ...this.mirrors] : [plan];
-    const worker = async (index: number) => {
-      while (!stopper.signal.aborted) {
-        const source = alive[index % alive.length]!;
-        const segment = work.claim();
-        if (!segment) return;
-        this.peakActive = Math.max(this.peakActive, ++this.active);
-        try {
-          await this.fetchWithRetries(segment, source, paths, fd, stopper.signal, onWritten);
-        } catch (err) {
-          if (!this.dropSource(alive, source, err)) stopper.fail(err);
-        } finally {
-          this.active--;
-          work.release(segment);
-        }
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: plan.ranges ? this.settings.connections : 1 }, (_, i) => worker(i)));
-    } finally {
-      clearInterval(progress);
-      clearInterval(pace);
-      this.signal?.removeEventListener('abort', onAbort);
-    }
-  }
 
-  /**
-   * With several sources, a server that fails is dropped (with a warning) and its connections move
-   * to the others. False when the failure is the download's own, or the last source's.
-   */
-  private dropSource(alive: Plan[], source: Plan, err: unknown): boolean {
-    if (!isSourceFailure(err)) return false;
-    if (!alive.includes(source)) return true;
-    if (alive.length === 1) return false;
-    alive.splice(alive.indexOf(source), 1);
-    this.emit({ type: 'notice', message: `dropped ${new URL(source.url).host} as a source: ${(err as Error).message}` });
-    return true;
-  }
 
-  /** Cuts the requests that crawl far behind the others; their workers re-request at once. */
-  private restartCrawlers(): void {
-    const now = performance.now();
-    const samples: PaceSample[] = [];
-    for (const [segment, attempt] of this.attempts) {
-      const before = this.paceReadings.get(segment);
-      this.paceReadings.set(segment, { received: segment.received, at: now });
-      if (before) samples.push({ segment, bytesPerSecond: ((segment.received - before.received) * 1000) / (now - before.at), ageMs: now - attempt.startedAt });
-    }
-    for (const crawler of findCrawlers(samples)) {
-      const speed = samples.find((s) => s.segment === crawler)!.bytesPerSecond;
-      this.attempts.get(crawler)?.controller.abort(new CrawlingError(speed));
-    }
-  }
 
-  private async fetchWithRetries(segment: Segment, plan: Plan, paths: Paths, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
-    for (let failures = 0; ;) {
-      const writtenBefore = segment.written;
-      const attempt = { controller: new AbortController(), startedAt: performance.now() };
-      this.attempts.set(segment, attempt);
-      this.paceReadings.delete(segment);
-      try {
-        if (this.settings.limitRate !== undefined) this.limiter ??= new Pacer(this.settings.limitRate, LIMIT_BURST_SECONDS);
-        await fetchSegment({
-          dispatcher: this.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.settings.headers), segment, ranged: plan.ranges,
-          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
-            this.bytesWritten += bytes;
-            onWritten(bytes);
-          }), signal: AbortSignal.any([signal, attempt.controller.signal]), stallTimeoutMs: this.settings.timeoutMs, limiter: this.limiter,
-        });
-        return;
-      } catch (err) {
-        if (isSystemError(err)) throw localIoError(err, paths.part);
-        if (!plan.ranges) segment.written = 0;
-        segment.received = segment.written;
-        if (err instanceof CrawlingError && !signal.aborted && this.restartCrawler(segment, err)) continue;
-        if (!signal.aborted && isExpiredTarget(err, plan)) {
-          await this.reresolve(plan, err);
-          continue;
-        }
-        failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
-        if (signal.aborted || !isRetryable(err) || failures > this.settings.retries) throw err;
-        const delayMs = retryDelayMs(err, failures);
-        this.retries++;
-        segment.retries++;
-        this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
-        await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
-      } finally {
-        this.attempts.delete(segment);
-      }
-    }
-  }
 
-  /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
-  private restartCrawler(segment: Segment, err: CrawlingError): boolean {
-    const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
-    if (restarts > MAX_CRAWL_RESTARTS) return false;
-    this.crawlRestarts.set(segment, restarts);
-    this.retries++;
-    segment.retries++;
-    this.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: restarts, delayMs: 0, reason: err.message });
-    return true;
-  }
 
-  private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {
-    const meter = new SpeedMeter();
-    return setInterval(() => {
-      const bytes = segments.reduce((sum, s) => sum + s.received, 0);
-      const speed = meter.sample(performance.now(), bytes);
-      const views = segments.map(({ start, end, received, written, active, retries }) => ({ start, end, received, written, active, retries }));
-      this.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });
-    }, PROGRESS_INTERVAL_MS);
-  }
 
   private finish(path: string, bytes: number, resumedBytes: number): DownloadResult {
     const seconds = (performance.now() - this.started) / 1000;
-    const connections = Math.max(1, this.peakActive);
-    this.emit({ type: 'done', path, bytes, seconds, connections, retries: this.retries });
-    return { path, bytes, seconds, connections, resumedBytes, retries: this.retries };
+    const connections = Math.max(1, this.connections?.peakActive ?? 0);
+    const retries = this.connections?.retries ?? 0;
+    this.emit({ type: 'done', path, bytes, seconds, connections, retries });
+    return { path, bytes, seconds, connections, resumedBytes, retries };
   }
 
   private emit(event: DownloadEvent): void {
@@ -404,44 +249,10 @@ class DownloadRun {
   }
 }
 
-/** A failure of one server rather than of the download: with mirrors, that server is dropped. */
-function isSourceFailure(err: unknown): boolean {
-  return err instanceof RangegetError && !(err instanceof AbortedError || err instanceof LocalIoError || err instanceof ManifestError);
-}
-
-/** 403/404/410 from where a redirect led: signed CDN URLs expire, the original URL may lead elsewhere now. */
-function isExpiredTarget(err: unknown, plan: Plan): err is HttpError {
-  return err instanceof HttpError && [403, 404, 410].includes(err.status) && plan.finalUrl !== plan.url;
-}
-
 type FreshStartSignal = RangeIgnoredError | RemoteChangedError | SizeMismatchError;
 
 function isFreshStartSignal(err: unknown): err is FreshStartSignal {
   return err instanceof RangeIgnoredError || err instanceof RemoteChangedError || err instanceof SizeMismatchError;
-}
-
-/** Holds the first fatal error of a transfer; failing stops every connection. */
-class Stopper {
-  private readonly controller = new AbortController();
-  private error: unknown;
-
-  constructor() {
-    // Every connection listens for the stop; more than Node's default warning threshold of 10.
-    setMaxListeners(0, this.controller.signal);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  fail(err: unknown): void {
-    this.error ??= err;
-    this.controller.abort();
-  }
-
-  throwIfFailed(): void {
-    if (this.error !== undefined) throw this.error;
-  }
 }
 
 function oneShot(segment: Segment): () => Segment | undefined {

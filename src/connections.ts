@@ -1,0 +1,236 @@
+import type { Dispatcher } from 'undici';
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, RemoteChangedError, isSystemError, localIoError,
+} from './errors.js';
+import { SpeedMeter, type DownloadEvent } from './events.js';
+import { fetchSegment } from './fetcher.js';
+import { headersFor, isRetryable, retryDelayMs } from './http.js';
+import type { Settings } from './options.js';
+import { Pacer } from './pacer.js';
+import { ifRangeValue, makePlan, type Plan } from './planner.js';
+import { findCrawlers, type PaceSample, type Scheduler, type Segment } from './scheduler.js';
+import { SegmentWriter } from './writer.js';
+
+const PROGRESS_INTERVAL_MS = 200;
+/** How often connections' speeds are compared to find crawlers. */
+const PACE_CHECK_MS = 500;
+/** Crawl restarts one range may have before it is left to its pace (or its retries). */
+const MAX_CRAWL_RESTARTS = 3;
+/** How far ahead of the --limit-rate pace a download may get after a pause. */
+const LIMIT_BURST_SECONDS = 0.05;
+/** An attempt that delivered this much before failing resets the range's retry count. */
+const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
+
+/** What the connections share with the download that runs them. */
+export interface ConnectionContext {
+  agent: Dispatcher;
+  settings: Settings;
+  signal: AbortSignal | undefined;
+  /** Other servers of the same file that agreed with the plan. */
+  mirrors: Plan[];
+  emit(event: DownloadEvent): void;
+}
+
+/**
+ * The download's connections: each worker claims a segment and fetches it, retrying with backoff,
+ * re-requesting when it crawls, moving to another source when its server fails, and resolving an
+ * expired redirect target again. Reports progress five times a second.
+ */
+export class Connections {
+  /** Failed attempts, all connections together. */
+  retries = 0;
+  /** Most connections fetching at once. */
+  peakActive = 0;
+  private active = 0;
+  private bytesWritten = 0;
+  /** A re-resolution of the original URL in progress, shared by every connection that needs it. */
+  private reresolving: Promise<void> | undefined;
+  /** Re-resolutions in a row after which not a byte was written: the new targets do not help. */
+  private fruitlessReresolves = 0;
+  private bytesAtReresolve = -1;
+  /** Each running request, so a crawling one can be cut and re-requested. */
+  private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
+  private readonly crawlRestarts = new Map<Segment, number>();
+  private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
+  /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
+  private limiter: Pacer | undefined;
+
+  constructor(private readonly context: ConnectionContext) {}
+
+  /** Runs the connections until `work` has nothing left or `stopper` stops them. */
+  async run(
+    work: Pick<Scheduler, 'claim' | 'release' | 'segments'>,
+    plan: Plan, partPath: string, fd: number, stopper: Stopper, onWritten: (bytes: number) => void,
+  ): Promise<void> {
+    const onAbort = () => stopper.fail(new AbortedError());
+    this.context.signal?.addEventListener('abort', onAbort, { once: true });
+    const progress = this.reportProgress(work.segments, plan.size);
+    const pace = setInterval(() => this.restartCrawlers(), PACE_CHECK_MS);
+    const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
+    const worker = async (index: number) => {
+      while (!stopper.signal.aborted) {
+        const source = alive[index % alive.length]!;
+        const segment = work.claim();
+        if (!segment) return;
+        this.peakActive = Math.max(this.peakActive, ++this.active);
+        try {
+          await this.fetchWithRetries(segment, source, partPath, fd, stopper.signal, onWritten);
+        } catch (err) {
+          if (!this.dropSource(alive, source, err)) stopper.fail(err);
+        } finally {
+          this.active--;
+          work.release(segment);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: plan.ranges ? this.context.settings.connections : 1 }, (_, i) => worker(i)));
+    } finally {
+      clearInterval(progress);
+      clearInterval(pace);
+      this.context.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * With several sources, a server that fails is dropped (with a warning) and its connections move
+   * to the others. False when the failure is the download's own, or the last source's.
+   */
+  private dropSource(alive: Plan[], source: Plan, err: unknown): boolean {
+    if (!isSourceFailure(err)) return false;
+    if (!alive.includes(source)) return true;
+    if (alive.length === 1) return false;
+    alive.splice(alive.indexOf(source), 1);
+    this.context.emit({ type: 'notice', message: `dropped ${new URL(source.url).host} as a source: ${(err as Error).message}` });
+    return true;
+  }
+
+  /** Cuts the requests that crawl far behind the others; their workers re-request at once. */
+  private restartCrawlers(): void {
+    const now = performance.now();
+    const samples: PaceSample[] = [];
+    for (const [segment, attempt] of this.attempts) {
+      const before = this.paceReadings.get(segment);
+      this.paceReadings.set(segment, { received: segment.received, at: now });
+      if (before) samples.push({ segment, bytesPerSecond: ((segment.received - before.received) * 1000) / (now - before.at), ageMs: now - attempt.startedAt });
+    }
+    for (const crawler of findCrawlers(samples)) {
+      const speed = samples.find((s) => s.segment === crawler)!.bytesPerSecond;
+      this.attempts.get(crawler)?.controller.abort(new CrawlingError(speed));
+    }
+  }
+
+  private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
+    for (let failures = 0; ;) {
+      const writtenBefore = segment.written;
+      const attempt = { controller: new AbortController(), startedAt: performance.now() };
+      this.attempts.set(segment, attempt);
+      this.paceReadings.delete(segment);
+      try {
+        if (this.context.settings.limitRate !== undefined) this.limiter ??= new Pacer(this.context.settings.limitRate, LIMIT_BURST_SECONDS);
+        await fetchSegment({
+          dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
+          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
+            this.bytesWritten += bytes;
+            onWritten(bytes);
+          }), signal: AbortSignal.any([signal, attempt.controller.signal]), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
+        });
+        return;
+      } catch (err) {
+        if (isSystemError(err)) throw localIoError(err, partPath);
+        if (!plan.ranges) segment.written = 0;
+        segment.received = segment.written;
+        if (err instanceof CrawlingError && !signal.aborted && this.restartCrawler(segment, err)) continue;
+        if (!signal.aborted && isExpiredTarget(err, plan)) {
+          await this.reresolve(plan, err);
+          continue;
+        }
+        failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
+        if (signal.aborted || !isRetryable(err) || failures > this.context.settings.retries) throw err;
+        const delayMs = retryDelayMs(err, failures);
+        this.retries++;
+        segment.retries++;
+        this.context.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
+        await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
+      } finally {
+        this.attempts.delete(segment);
+      }
+    }
+  }
+
+  /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
+  private restartCrawler(segment: Segment, err: CrawlingError): boolean {
+    const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
+    if (restarts > MAX_CRAWL_RESTARTS) return false;
+    this.crawlRestarts.set(segment, restarts);
+    this.retries++;
+    segment.retries++;
+    this.context.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: restarts, delayMs: 0, reason: err.message });
+    return true;
+  }
+
+  private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {
+    const meter = new SpeedMeter();
+    return setInterval(() => {
+      const bytes = segments.reduce((sum, s) => sum + s.received, 0);
+      const speed = meter.sample(performance.now(), bytes);
+      const views = segments.map(({ start, end, received, written, active, retries }) => ({ start, end, received, written, active, retries }));
+      this.context.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });
+    }, PROGRESS_INTERVAL_MS);
+  }
+
+  /**
+   * A redirect target that starts refusing (an expired signed CDN URL): resolve the original URL
+   * again and carry on there, unless the file behind it changed.
+   */
+  private reresolve(plan: Plan, refusal: HttpError): Promise<void> {
+    if (this.reresolving) return this.reresolving;
+    this.fruitlessReresolves = this.bytesWritten === this.bytesAtReresolve ? this.fruitlessReresolves + 1 : 0;
+    if (this.fruitlessReresolves >= this.context.settings.retries) return Promise.reject(refusal);
+    this.bytesAtReresolve = this.bytesWritten;
+    this.reresolving = makePlan(this.context.agent, plan.url, this.context.settings.headers)
+      .then((fresh) => {
+        if (fresh.size !== plan.size || fresh.etag !== plan.etag || fresh.lastModified !== plan.lastModified) throw new RemoteChangedError();
+        this.context.emit({ type: 'notice', message: `${new URL(plan.finalUrl).host} refused the redirect target; resolved ${plan.url} again` });
+        plan.finalUrl = fresh.finalUrl;
+      })
+      .finally(() => (this.reresolving = undefined));
+    return this.reresolving;
+  }
+}
+
+/** A failure of one server rather than of the download: with mirrors, that server is dropped. */
+function isSourceFailure(err: unknown): boolean {
+  return err instanceof RangegetError && !(err instanceof AbortedError || err instanceof LocalIoError || err instanceof ManifestError);
+}
+
+/** 403/404/410 from where a redirect led: signed CDN URLs expire, the original URL may lead elsewhere now. */
+function isExpiredTarget(err: unknown, plan: Plan): err is HttpError {
+  return err instanceof HttpError && [403, 404, 410].includes(err.status) && plan.finalUrl !== plan.url;
+}
+
+/** Holds the first fatal error of a transfer; failing stops every connection. */
+export class Stopper {
+  private readonly controller = new AbortController();
+  private error: unknown;
+
+  constructor() {
+    // Every connection listens for the stop; more than Node's default warning threshold of 10.
+    setMaxListeners(0, this.controller.signal);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  fail(err: unknown): void {
+    this.error ??= err;
+    this.controller.abort();
+  }
+
+  throwIfFailed(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+}
