@@ -1,12 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, RemoteChangedError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment } from './fetcher.js';
-import { headersFor, isRetryable, retryDelayMs } from './http.js';
+import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
@@ -54,10 +53,13 @@ export class Connections {
   private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
   private readonly crawlRestarts = new Map<Segment, number>();
   private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
-  /** One pace for all connections when --limit-rate is set; created when data starts to flow. */
-  private limiter: Pacer | undefined;
+  /** One pace for all connections when --limit-rate is set. */
+  private readonly limiter: Pacer | undefined;
 
-  constructor(private readonly context: ConnectionContext) {}
+  constructor(private readonly context: ConnectionContext) {
+    const { limitRate } = context.settings;
+    this.limiter = limitRate === undefined ? undefined : new Pacer(limitRate, LIMIT_BURST_SECONDS);
+  }
 
   /** Runs the connections until `work` has nothing left or `stopper` stops them. */
   async run(
@@ -129,7 +131,6 @@ export class Connections {
       this.attempts.set(segment, attempt);
       this.paceReadings.delete(segment);
       try {
-        if (this.context.settings.limitRate !== undefined) this.limiter ??= new Pacer(this.context.settings.limitRate, LIMIT_BURST_SECONDS);
         await fetchSegment({
           dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
           ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
@@ -150,10 +151,8 @@ export class Connections {
         failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
         if (signal.aborted || !isRetryable(err) || failures > this.context.settings.retries) throw err;
         const delayMs = retryDelayMs(err, failures);
-        this.retries++;
-        segment.retries++;
-        this.context.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: failures, delayMs, reason: (err as Error).message });
-        await sleep(delayMs, undefined, { signal }).catch(() => { throw new AbortedError(); });
+        this.noteRetry(segment, failures, delayMs, (err as Error).message);
+        await waitBeforeRetry(delayMs, signal);
       } finally {
         this.attempts.delete(segment);
       }
@@ -165,10 +164,14 @@ export class Connections {
     const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
     if (restarts > MAX_CRAWL_RESTARTS) return false;
     this.crawlRestarts.set(segment, restarts);
+    this.noteRetry(segment, restarts, 0, err.message);
+    return true;
+  }
+
+  private noteRetry(segment: Segment, attempt: number, delayMs: number, reason: string): void {
     this.retries++;
     segment.retries++;
-    this.context.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt: restarts, delayMs: 0, reason: err.message });
-    return true;
+    this.context.emit({ type: 'retry', range: { start: segment.start + segment.written, end: segment.end }, attempt, delayMs, reason });
   }
 
   private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {

@@ -2,7 +2,6 @@ import type { Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpointer } from './checkpoint.js';
 import { Connections, Stopper } from './connections.js';
 import {
@@ -11,7 +10,7 @@ import {
 } from './errors.js';
 import type { DownloadEvent, EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, fileSize, openPart, readCaCert } from './files.js';
-import { createDispatcher, isRetryable, retryDelayMs } from './http.js';
+import { createDispatcher, isConnectionRefused, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -116,11 +115,10 @@ class DownloadRun {
       try {
         return await makePlan(this.agent, this.settings.url, this.settings.headers);
       } catch (err) {
-        const refused = (err as Error).cause !== undefined && (err as { cause: { code?: string } }).cause.code === 'ECONNREFUSED';
-        if (!isRetryable(err) || refused || attempt > this.settings.retries) throw err;
+        if (!isRetryable(err) || isConnectionRefused(err) || attempt > this.settings.retries) throw err;
         const delayMs = retryDelayMs(err, attempt);
         this.emit({ type: 'notice', message: `${(err as Error).message}; retrying in ${(delayMs / 1000).toFixed(1)} s` });
-        await sleep(delayMs, undefined, { signal: this.signal }).catch(() => { throw new AbortedError(); });
+        await waitBeforeRetry(delayMs, this.signal);
       }
     }
   }
@@ -129,16 +127,15 @@ class DownloadRun {
   private async planMirrors(main: Plan): Promise<Plan[]> {
     const accepted: Plan[] = [];
     for (const url of this.settings.mirrors) {
-      const mirror = await makePlan(this.agent, url, this.settings.headers).catch((err: unknown) => err as Error);
-      const problem = mirror instanceof Error ? mirror.message
-        : !mirror.ranges ? 'it does not serve byte ranges'
-          : mirror.size !== main.size ? `it says ${mirror.size} bytes, ${main.url} says ${main.size}` : undefined;
-      if (problem || mirror instanceof Error) this.emit({ type: 'notice', message: `not using mirror ${url}: ${problem}` });
+      const refuse = (why: string) => this.emit({ type: 'notice', message: `not using mirror ${url}: ${why}` });
+      const mirror = await makePlan(this.agent, url, this.settings.headers).catch((err: unknown) => void refuse((err as Error).message));
+      if (!mirror) continue;
+      if (!mirror.ranges) refuse('it does not serve byte ranges');
+      else if (mirror.size !== main.size) refuse(`it says ${mirror.size} bytes, ${main.url} says ${main.size}`);
       else accepted.push(mirror);
     }
     return accepted;
   }
-
 
   private paths(suggestedName: string): Paths {
     const output = resolve(this.settings.dir, this.settings.output ?? suggestedName);

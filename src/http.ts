@@ -1,6 +1,7 @@
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HttpError, NetworkError, ProtocolError, RangegetError } from './errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, HttpError, NetworkError, ProtocolError, RangegetError } from './errors.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -64,6 +65,11 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof HttpError) return err.status >= 500 || err.status === 408 || err.status === 429;
   if (err instanceof NetworkError) return err.retryable;
   return false;
+}
+
+/** Nothing listened at the address: at the first contact, most likely a wrong host or port. */
+export function isConnectionRefused(err: unknown): boolean {
+  return err instanceof NetworkError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
 }
 
 export interface FollowedResponse {
@@ -131,8 +137,15 @@ export function retryDelayMs(err: unknown, attempt: number): number {
   return (err instanceof HttpError ? err.retryAfterMs : undefined) ?? backoffMs(attempt);
 }
 
+/** Waits `ms` before a retry; an abort ends the wait with AbortedError. */
+export async function waitBeforeRetry(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => {
+    throw new AbortedError();
+  });
+}
+
 /** Exponential backoff with jitter: about 250 ms, 500 ms, 1 s, ... capped at 10 s. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
+function backoffMs(attempt: number, random: () => number = Math.random): number {
   const base = Math.min(10_000, 250 * 2 ** (attempt - 1));
   return Math.round(base * (0.5 + random() / 2));
 }

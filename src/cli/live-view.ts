@@ -42,15 +42,23 @@ export class LiveDownload {
   }
 }
 
+/** Percent (or bytes when the total is unknown), bytes done/total, speed and ETA as people read them. */
+export function progressFigures(p: Pick<Progress, 'bytes' | 'total' | 'speed'>) {
+  return {
+    percent: p.total ? `${((100 * p.bytes) / p.total).toFixed(1)}%` : formatBytes(p.bytes),
+    size: p.total === null ? '' : `${formatBytes(p.bytes)}/${formatBytes(p.total)}`,
+    speed: `${formatBytes(p.speed)}/s`,
+    eta: `ETA ${p.total !== null && p.speed > 0 ? formatDuration((p.total - p.bytes) / p.speed) : '--:--'}`,
+  };
+}
+
 /**
  * Name, percent, bar, bytes, speed, ETA, connections, fitted to the width: percent, speed and ETA
  * always; then connections, bytes, the name and the bar while they fit.
  */
 function statusLine(name: string, p: Progress, columns: number, color: boolean): string {
-  const percent = p.total ? `${((100 * p.bytes) / p.total).toFixed(1)}%` : formatBytes(p.bytes);
-  const eta = p.total !== null && p.speed > 0 ? formatDuration((p.total - p.bytes) / p.speed) : '--:--';
-  const size = p.total === null ? '' : `${formatBytes(p.bytes)}/${formatBytes(p.total)}`;
-  const parts = [percent, `${formatBytes(p.speed)}/s`, `ETA ${eta}`];
+  const { percent, size, speed, eta } = progressFigures(p);
+  const parts = [percent, speed, eta];
   const used = () => parts.join('  ').length;
   for (const optional of [`${p.connections} conn`, size]) {
     if (optional && used() + 2 + optional.length < columns) parts.push(optional);
@@ -97,7 +105,7 @@ function truncate(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
 }
 
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const hours = Math.floor(s / 3600);
   const mmss = `${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;

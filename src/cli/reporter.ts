@@ -4,7 +4,7 @@ import type { RangegetError } from '../errors.js';
 import type { DownloadEvent } from '../events.js';
 import { redact } from '../options.js';
 import { formatBytes } from '../size.js';
-import { formatDuration, LiveDownload, paint } from './live-view.js';
+import { LiveDownload, paint, progressFigures } from './live-view.js';
 
 export type Mode = 'tty' | 'plain' | 'quiet' | 'json';
 
@@ -116,10 +116,8 @@ export class Reporter {
     }
     if (now - (this.lastPlain.get(key) ?? 0) < PLAIN_INTERVAL_MS) return;
     this.lastPlain.set(key, now);
-    const percent = event.total ? `${((100 * event.bytes) / event.total).toFixed(1)}%` : '?%';
-    const size = event.total === null ? formatBytes(event.bytes) : `${formatBytes(event.bytes)} / ${formatBytes(event.total)}`;
-    const eta = event.total !== null && event.speed > 0 ? formatDuration((event.total - event.bytes) / event.speed) : '--:--';
-    this.stderr.write(`${percent}  ${size}  ${formatBytes(event.speed)}/s  ETA ${eta}  ${event.connections} conn\n`);
+    const { percent, size, speed, eta } = progressFigures(event);
+    this.stderr.write(`${[percent, size, speed, eta, `${event.connections} conn`].filter(Boolean).join('  ')}\n`);
   }
 
   /** Redraws every live block in place, at most 10 times a second unless `now`. */

@@ -85,6 +85,11 @@ export class TestServer {
     this.file = { data, etag: `"${sha256(data).slice(0, 16)}"`, lastModified: new Date(0).toUTCString() };
   }
 
+  /** The ranged GETs that carried data (not the planner's `bytes=0-0` probe). */
+  get rangedRequests(): RequestLog[] {
+    return this.requests.filter((r) => r.method === 'GET' && r.range && r.range !== 'bytes=0-0');
+  }
+
   get etag(): string {
     return this.file.etag!;
   }
