@@ -10,7 +10,7 @@ import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
 import { findCrawlers, type PaceSample, type Scheduler, type Segment } from './scheduler.js';
-import { SegmentWriter } from './writer.js';
+import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
 /** How often connections' speeds are compared to find crawlers. */
@@ -70,6 +70,7 @@ export class Connections {
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
     const pace = setInterval(() => this.restartCrawlers(), PACE_CHECK_MS);
+    const file = new FileWriter(fd);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
@@ -78,7 +79,7 @@ export class Connections {
         if (!segment) return;
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
-          await this.fetchWithRetries(segment, source, partPath, fd, stopper.signal, onWritten);
+          await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
         } catch (err) {
           if (!this.dropSource(alive, source, err)) stopper.fail(err);
         } finally {
@@ -124,7 +125,7 @@ export class Connections {
     }
   }
 
-  private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, fd: number, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
+  private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
       const attempt = { controller: new AbortController(), startedAt: performance.now() };
@@ -133,7 +134,7 @@ export class Connections {
       try {
         await fetchSegment({
           dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
-          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(fd, segment, (bytes) => {
+          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(file, segment, (bytes) => {
             this.bytesWritten += bytes;
             onWritten(bytes);
           }), signal: AbortSignal.any([signal, attempt.controller.signal]), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,

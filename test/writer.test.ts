@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newSegment } from '../src/scheduler.js';
-import { FLUSH_BYTES, HIGH_WATER_BYTES, SegmentWriter } from '../src/writer.js';
+import { FLUSH_BYTES, HIGH_WATER_BYTES, SegmentWriter, FileWriter } from '../src/writer.js';
 import { useTempDir } from './support/temp-dir.js';
 
 describe('SegmentWriter', () => {
@@ -15,8 +16,9 @@ describe('SegmentWriter', () => {
     const a = newSegment({ start: 0, end: 10 });
     const b = newSegment({ start: 10, end: 20 });
     let writes = 0;
-    const wa = new SegmentWriter(file.fd, a, () => writes++);
-    const wb = new SegmentWriter(file.fd, b, () => writes++);
+    const queue = new FileWriter(file.fd);
+    const wa = new SegmentWriter(queue, a, () => writes++);
+    const wb = new SegmentWriter(queue, b, () => writes++);
     wb.push(Buffer.from('KLMNO'));
     wa.push(Buffer.from('abc'));
     wa.push(Buffer.from('defghij'));
@@ -34,7 +36,7 @@ describe('SegmentWriter', () => {
     const file = await open(join(tempDir(), 'big.part'), 'w+');
     const segment = newSegment({ start: 0, end: 4 * FLUSH_BYTES });
     let writes = 0;
-    const writer = new SegmentWriter(file.fd, segment, () => writes++);
+    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => writes++);
     const chunk = Buffer.alloc(64 * 1024, 7);
     let pauseAsked = false;
     let pushed = 0;
@@ -48,10 +50,32 @@ describe('SegmentWriter', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
+  it('copies chunks of any size across its reused buffers, byte for byte', async () => {
+    const path = join(tempDir(), 'copy.part');
+    const file = await open(path, 'w+');
+    const data = randomBytes(3 * FLUSH_BYTES + 12345);
+    const segment = newSegment({ start: 0, end: data.length });
+    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => {});
+    for (let at = 0, size = 1; at < data.length; at += size, size = 1 + ((size * 7) % 200_000)) writer.push(data.subarray(at, at + size));
+    await writer.flush();
+    await file.close();
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect(segment.written).toBe(data.length);
+  });
+
+  it('hands a written buffer out again', async () => {
+    const file = await open(join(tempDir(), 'reuse.part'), 'w+');
+    const writer = new FileWriter(file.fd);
+    const buffer = writer.takeBuffer();
+    await new Promise((resolve) => writer.write(buffer, 3, 0, resolve));
+    expect(writer.takeBuffer()).toBe(buffer);
+    await file.close();
+  });
+
   it('writes a slow trickle within a fraction of a second', async () => {
     const file = await open(join(tempDir(), 'slow.part'), 'w+');
     const segment = newSegment({ start: 0, end: 100 });
-    const writer = new SegmentWriter(file.fd, segment, () => {});
+    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => {});
     writer.push(Buffer.from('x'));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(segment.written).toBe(1);
@@ -61,7 +85,7 @@ describe('SegmentWriter', () => {
   it('reports a write error from flush', async () => {
     const file = await open(join(tempDir(), 'ro.part'), 'w+');
     const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
-    const writer = new SegmentWriter(readOnly.fd, newSegment({ start: 0, end: 10 }), () => {});
+    const writer = new SegmentWriter(new FileWriter(readOnly.fd), newSegment({ start: 0, end: 10 }), () => {});
     writer.push(Buffer.from('x'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });
     await readOnly.close();

@@ -10,7 +10,7 @@ import { createDispatcher, isRetryable, retryDelayMs, type Headers } from '../ht
 import { ifRangeValue, type Plan } from '../planner.js';
 import type { ByteRange } from '../range.js';
 import { newSegment, splitIntoRanges, type Segment } from '../scheduler.js';
-import { DiscardSink, SegmentWriter, type ChunkSink } from '../writer.js';
+import { DiscardSink, SegmentWriter, FileWriter, type ChunkSink } from '../writer.js';
 
 /** The server under test and how to talk to it. */
 export interface BenchTarget {
@@ -72,7 +72,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
   subscribe('undici:client:connected', onConnected);
   try {
     const ranges = splitIntoRanges(options.bytes, options.connections, 1);
-    const sinkFor = (segment: Segment): ChunkSink => (disk ? new SegmentWriter(disk.fd, segment, () => {}) : new DiscardSink(segment));
+    const sinkFor = (segment: Segment): ChunkSink => (disk ? new SegmentWriter(disk.file, segment, () => {}) : new DiscardSink(segment));
     const perConnection = await Promise.all(ranges.map((range) => fetchShare(target, agent, range, sinkFor, stop.signal, started)));
     if (options.signal?.aborted) throw options.signal.reason;
     return {
@@ -133,9 +133,9 @@ async function fetchShare(
 }
 
 /** A sparse temporary file for --to-disk, removed when closed. */
-async function openScratch(bytes: number): Promise<{ fd: number; close(): Promise<void> }> {
+async function openScratch(bytes: number): Promise<{ file: FileWriter; close(): Promise<void> }> {
   const path = join(tmpdir(), `rangeget-bench-${process.pid}-${Date.now()}.tmp`);
   const file = await open(path, 'w');
   await file.truncate(bytes);
-  return { fd: file.fd, close: async () => { await file.close(); await rm(path, { force: true }); } };
+  return { file: new FileWriter(file.fd), close: async () => { await file.close(); await rm(path, { force: true }); } };
 }
