@@ -1,0 +1,20 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('undici, loaded in part', () => {
+  it("starts without undici's entry point (fetch, WebSocket, mocks), yet makes requests", () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      "const { EnvHttpProxyAgent, request } = await import('./dist/undici.js');",
+      "const agent = new EnvHttpProxyAgent();",
+      "const loaded = Object.keys(createRequire(import.meta.url).cache);",
+      "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), request: typeof request, destroy: typeof agent.destroy }));",
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ entryPoint: false, request: 'function', destroy: 'function' });
+  });
+});
