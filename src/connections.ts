@@ -9,7 +9,7 @@ import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.j
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
-import { findCrawlers, type PaceSample, type Scheduler, type Segment } from './scheduler.js';
+import { findCrawlers, typicalSpeed, type PaceSample, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -53,6 +53,7 @@ export class Connections {
   private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
   private readonly crawlRestarts = new Map<Segment, number>();
   private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
+  private typicalSpeed: number | undefined;
   /** One pace for all connections when --limit-rate is set. */
   private readonly limiter: Pacer | undefined;
 
@@ -119,7 +120,8 @@ export class Connections {
       this.paceReadings.set(segment, { received: segment.received, at: now });
       if (before) samples.push({ segment, bytesPerSecond: ((segment.received - before.received) * 1000) / (now - before.at), ageMs: now - attempt.startedAt });
     }
-    for (const crawler of findCrawlers(samples)) {
+    this.typicalSpeed = typicalSpeed(samples, this.typicalSpeed);
+    for (const crawler of findCrawlers(samples, this.typicalSpeed)) {
       const speed = samples.find((s) => s.segment === crawler)!.bytesPerSecond;
       this.attempts.get(crawler)?.controller.abort(new CrawlingError(speed));
     }

@@ -116,21 +116,34 @@ export interface PaceSample {
 /** A connection this many times slower than the others' median counts as crawling. */
 export const CRAWL_FACTOR = 4;
 const CRAWL_MIN_AGE_MS = 1000;
-/** Restarting only pays when the crawler would otherwise hold up the end for longer than this. */
-const CRAWL_MIN_LEFT_SECONDS = 1;
+/** Restarting pays when a fresh request at the typical pace would finish this much sooner. */
+const CRAWL_MIN_GAIN_SECONDS = 0.5;
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
- * The segments whose connections crawl far behind the others (stragglers: a slow server thread,
- * a bad route). Re-requested on a fresh connection, they usually come back at the others' pace.
+ * The pace a fresh connection can expect: the median of the active connections when there are
+ * enough to tell, else the last such median. Near the end only a straggler or two may still be
+ * running, with nothing left to compare them with.
  */
-export function findCrawlers(samples: readonly PaceSample[]): Segment[] {
+export function typicalSpeed(samples: readonly PaceSample[], previous: number | undefined): number | undefined {
+  return samples.length >= 3 ? median(samples.map((s) => s.bytesPerSecond)) : previous;
+}
+
+/**
+ * The segments whose connections crawl far behind the others, or behind `typical` (stragglers: a
+ * slow server thread, a bad route). Re-requested on a fresh connection, they usually come back at
+ * the others' pace.
+ */
+export function findCrawlers(samples: readonly PaceSample[], typical?: number): Segment[] {
   return samples
     .filter((sample, i) => {
-      const others = samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond).sort((a, b) => a - b);
-      if (others.length === 0 || sample.ageMs < CRAWL_MIN_AGE_MS) return false;
-      const typical = others[Math.floor(others.length / 2)]!;
-      const secondsLeft = unreceived(sample.segment) / Math.max(sample.bytesPerSecond, 1);
-      return sample.bytesPerSecond * CRAWL_FACTOR < typical && secondsLeft > CRAWL_MIN_LEFT_SECONDS;
+      if (sample.ageMs < CRAWL_MIN_AGE_MS) return false;
+      const others = median(samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond));
+      const expected = Math.max(others ?? 0, typical ?? 0);
+      const left = unreceived(sample.segment);
+      const gainSeconds = left / Math.max(sample.bytesPerSecond, 1) - left / expected;
+      return sample.bytesPerSecond * CRAWL_FACTOR < expected && gainSeconds > CRAWL_MIN_GAIN_SECONDS;
     })
     .map((sample) => sample.segment);
 }

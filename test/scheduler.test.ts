@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, newSegment, Scheduler, splitIntoRanges, unreceived } from '../src/scheduler.js';
+import { findCrawlers, newSegment, Scheduler, splitIntoRanges, typicalSpeed, unreceived } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -114,5 +114,23 @@ describe('findCrawlers', () => {
     expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 500)])).toEqual([]);
     expect(findCrawlers([sample(2 * MiB), sample(100_000, 50_000)])).toEqual([]);
     expect(findCrawlers([sample(100_000)])).toEqual([]);
+  });
+
+  it('judges the last stragglers against the pace seen while more connections ran', () => {
+    const [a, b] = [sample(100_000), sample(120_000)];
+    expect(findCrawlers([a, b])).toEqual([]);
+    expect(findCrawlers([a, b], 2 * MiB)).toEqual([a.segment, b.segment]);
+    expect(findCrawlers([a], 2 * MiB)).toEqual([a.segment]);
+    expect(findCrawlers([sample(100_000, 40_000)], 2 * MiB)).toEqual([]);
+  });
+});
+
+describe('typicalSpeed', () => {
+  const sample = (bytesPerSecond: number) => ({ segment: newSegment({ start: 0, end: 1 }), bytesPerSecond, ageMs: 5000 });
+
+  it('is the median of three or more connections, else the last one known', () => {
+    expect(typicalSpeed([sample(1), sample(9), sample(5)], undefined)).toBe(5);
+    expect(typicalSpeed([sample(1), sample(2)], 7)).toBe(7);
+    expect(typicalSpeed([], undefined)).toBeUndefined();
   });
 });
