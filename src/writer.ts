@@ -2,7 +2,7 @@ import { write } from 'node:fs';
 import type { Segment } from './scheduler.js';
 
 /** Buffered bytes that trigger a write: few large writes instead of one per 64 KiB chunk. */
-export const FLUSH_BYTES = 1 << 20;
+export const FLUSH_BYTES = 512 * 1024;
 /** Oldest age of buffered bytes, so a slow connection's data does not sit in memory. */
 export const FLUSH_AGE_MS = 50;
 /** Buffered plus in-flight bytes above which the connection should pause reading. */
