@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, NetworkError, ProtocolError, RangegetError } from './errors.js';
-import { EnvHttpProxyAgent, request } from './undici.js';
+import { EnvHttpProxyAgent } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -96,7 +96,7 @@ export async function requestFollowingRedirects(
     const sent = headersFor(current, url, headers);
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(dispatcher, { origin: target.origin, path: target.pathname + target.search, method, headers: sent });
+      response = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method, headers: sent });
     } catch (err) {
       throw toNetworkError(err, current);
     }

@@ -1,30 +1,23 @@
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
 
-/*
- * The two parts of undici that rangeget uses, loaded on their own: the package's entry point
- * also loads fetch, WebSocket, caches and mocks, about 100 ms of every start (a third of the
- * CLI's). Should a later undici 7 move these files, the entry point is used instead: slower to
- * start, same behaviour (test/undici.test.ts notices).
- */
 const require = createRequire(import.meta.url);
 
-function load<T>(internalPath: string, fromEntryPoint: (undici: typeof Undici) => T): T {
+/**
+ * undici's agent, loaded without the package's entry point, which also loads fetch, WebSocket,
+ * caches and mocks: about 100 ms of every start, a third of the CLI's. Should a later undici 7
+ * move these files, the entry point is used instead: slower to start, same behaviour
+ * (test/undici.test.ts notices).
+ */
+function loadAgent(): typeof Undici.EnvHttpProxyAgent {
   try {
-    return require(internalPath) as T;
+    const dispatcher = require('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
+    // As the entry point does: request(), and connect() that the proxy agent tunnels with, become dispatcher methods.
+    Object.assign(dispatcher.prototype, require('undici/lib/api/index.js'));
+    return require('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof Undici.EnvHttpProxyAgent;
   } catch {
-    return fromEntryPoint(require('undici') as typeof Undici);
+    return (require('undici') as typeof Undici).EnvHttpProxyAgent;
   }
 }
 
-export const EnvHttpProxyAgent = load<typeof Undici.EnvHttpProxyAgent>(
-  'undici/lib/dispatcher/env-http-proxy-agent.js', (undici) => undici.EnvHttpProxyAgent,
-);
-
-type RequestMethod = (this: Undici.Dispatcher, options: Undici.Dispatcher.RequestOptions) => Promise<Undici.Dispatcher.ResponseData>;
-const requestMethod = load<RequestMethod>('undici/lib/api/api-request.js', (undici) => undici.Dispatcher.prototype.request);
-
-/** `dispatcher.request(options)`, which only undici's entry point adds to dispatchers. */
-export function request(dispatcher: Undici.Dispatcher, options: Undici.Dispatcher.RequestOptions): Promise<Undici.Dispatcher.ResponseData> {
-  return requestMethod.call(dispatcher, options);
-}
+export const EnvHttpProxyAgent = loadAgent();

@@ -5,16 +5,16 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('undici, loaded in part', () => {
-  it("starts without undici's entry point (fetch, WebSocket, mocks), yet makes requests", () => {
+  it("starts without undici's entry point (fetch, WebSocket, mocks), yet has its dispatcher methods", () => {
     const script = [
       "import { createRequire } from 'node:module';",
-      "const { EnvHttpProxyAgent, request } = await import('./dist/undici.js');",
+      "const { EnvHttpProxyAgent } = await import('./dist/undici.js');",
       "const agent = new EnvHttpProxyAgent();",
       "const loaded = Object.keys(createRequire(import.meta.url).cache);",
-      "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), request: typeof request, destroy: typeof agent.destroy }));",
+      "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), methods: [agent.request, agent.connect, agent.destroy].map((m) => typeof m) }));",
     ].join('\n');
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toEqual({ entryPoint: false, request: 'function', destroy: 'function' });
+    expect(JSON.parse(run.stdout)).toEqual({ entryPoint: false, methods: ['function', 'function', 'function'] });
   });
 });
