@@ -141,6 +141,7 @@ export function findCrawlers(samples: readonly PaceSample[], typical?: number): 
       if (sample.ageMs < CRAWL_MIN_AGE_MS) return false;
       const others = median(samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond));
       const expected = Math.max(others ?? 0, typical ?? 0);
+      if (expected === 0) return false;
       const left = unreceived(sample.segment);
       const gainSeconds = left / Math.max(sample.bytesPerSecond, 1) - left / expected;
       return sample.bytesPerSecond * CRAWL_FACTOR < expected && gainSeconds > CRAWL_MIN_GAIN_SECONDS;

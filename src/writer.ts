@@ -48,12 +48,10 @@ export class FileWriter {
   private readonly waiting: Array<() => void> = [];
   private inFlight = 0;
 
-  readonly bufferSize = FLUSH_BYTES;
-
   constructor(private readonly fd: number) {}
 
   takeBuffer(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferSize);
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
   }
 
   /** Writes `length` bytes of `buffer` at `position` (queued behind WRITES_IN_FLIGHT others), then takes the buffer back. */
@@ -134,7 +132,7 @@ export class SegmentWriter implements ChunkSink {
   }
 
   private pending(): number {
-    return this.filled + this.full.length * this.file.bufferSize + this.inFlight;
+    return this.filled + this.full.length * FLUSH_BYTES + this.inFlight;
   }
 
   /** Starts the next write: a full buffer, or once `due` (age or flush) the one being filled. */
@@ -146,7 +144,7 @@ export class SegmentWriter implements ChunkSink {
     }
     if (this.inFlight > 0 || this.failure) return;
     let buffer = this.full.shift();
-    let length = this.file.bufferSize;
+    let length = FLUSH_BYTES;
     if (!buffer && this.due) {
       this.due = false;
       if (this.filling && this.filled > 0) [buffer, length, this.filling, this.filled] = [this.filling, this.filled, undefined, 0];
