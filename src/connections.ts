@@ -9,18 +9,25 @@ import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.j
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
-import { findCrawlers, typicalSpeed, type PaceSample, type Scheduler, type Segment } from './scheduler.js';
+import { findCrawlers, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
 /** How often connections' speeds are compared to find crawlers. */
-const PACE_CHECK_MS = 500;
+const PACE_CHECK_MS = 250;
 /** Crawl restarts one range may have before it is left to its pace (or its retries). */
 const MAX_CRAWL_RESTARTS = 3;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
 const LIMIT_BURST_SECONDS = 0.05;
 /** An attempt that delivered this much before failing resets the range's retry count. */
 const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
+
+/** One request for a segment's missing bytes. */
+interface Attempt {
+  controller: AbortController;
+  /** When its response headers arrived: its pace is measured from then on, not while it waits for a reply. */
+  flowingSince: number | undefined;
+}
 
 /** What the connections share with the download that runs them. */
 export interface ConnectionContext {
@@ -50,10 +57,14 @@ export class Connections {
   private fruitlessReresolves = 0;
   private bytesAtReresolve = -1;
   /** Each running request, so a crawling one can be cut and re-requested. */
-  private readonly attempts = new Map<Segment, { controller: AbortController; startedAt: number }>();
+  private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
   private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
-  private typicalSpeed: number | undefined;
+  /** The pace each running request had at the last check, and the typical pace: who to steal from, and how much. */
+  private readonly paceOf = new Map<Segment, number>();
+  private readonly paces: Paces = { of: (segment) => this.paceOf.get(segment), typical: undefined };
+  /** Idle workers waiting for something to change: a segment released, paces measured, a stop. */
+  private waiting: (() => void)[] = [];
   /** One pace for all connections when --limit-rate is set. */
   private readonly limiter: Pacer | undefined;
 
@@ -70,14 +81,19 @@ export class Connections {
     const onAbort = () => stopper.fail(new AbortedError());
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
-    const pace = setInterval(() => this.restartCrawlers(), PACE_CHECK_MS);
+    const pace = setInterval(() => this.checkPaces(), PACE_CHECK_MS);
     const file = new FileWriter(fd);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
         const source = alive[index % alive.length]!;
-        const segment = work.claim();
-        if (!segment) return;
+        const segment = work.claim(this.paces);
+        if (!segment) {
+          // Nothing to take now; a running request may turn out to crawl and be worth splitting.
+          if (!work.segments.some((s) => s.active)) return;
+          await this.nextChange(stopper.signal);
+          continue;
+        }
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
           await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
@@ -86,6 +102,7 @@ export class Connections {
         } finally {
           this.active--;
           work.release(segment);
+          this.wakeIdle();
         }
       }
     };
@@ -111,35 +128,60 @@ export class Connections {
     return true;
   }
 
-  /** Cuts the requests that crawl far behind the others; their workers re-request at once. */
-  private restartCrawlers(): void {
+  /**
+   * Measures each running request's pace; cuts the ones that crawl far behind the others (their
+   * workers re-request at once) and lets idle workers steal by the new paces.
+   */
+  private checkPaces(): void {
     const now = performance.now();
     const samples: PaceSample[] = [];
     for (const [segment, attempt] of this.attempts) {
+      if (attempt.flowingSince === undefined) continue;
       const before = this.paceReadings.get(segment);
       this.paceReadings.set(segment, { received: segment.received, at: now });
-      if (before) samples.push({ segment, bytesPerSecond: ((segment.received - before.received) * 1000) / (now - before.at), ageMs: now - attempt.startedAt });
+      if (!before) continue;
+      const bytesPerSecond = ((segment.received - before.received) * 1000) / (now - before.at);
+      samples.push({ segment, bytesPerSecond, ageMs: now - attempt.flowingSince });
+      this.paceOf.set(segment, bytesPerSecond);
     }
-    this.typicalSpeed = typicalSpeed(samples, this.typicalSpeed);
-    for (const crawler of findCrawlers(samples, this.typicalSpeed)) {
-      const speed = samples.find((s) => s.segment === crawler)!.bytesPerSecond;
-      this.attempts.get(crawler)?.controller.abort(new CrawlingError(speed));
+    this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
+    for (const crawler of findCrawlers(samples, this.paces.typical)) {
+      this.attempts.get(crawler)?.controller.abort(new CrawlingError(this.paceOf.get(crawler)!));
     }
+    this.wakeIdle();
+  }
+
+  private nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = () => resolve();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  private wakeIdle(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const wake of waiting) wake();
   }
 
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
-      const attempt = { controller: new AbortController(), startedAt: performance.now() };
+      const attempt: Attempt = { controller: new AbortController(), flowingSince: undefined };
       this.attempts.set(segment, attempt);
       this.paceReadings.delete(segment);
+      this.paceOf.delete(segment);
       try {
         await fetchSegment({
           dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
           ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(file, segment, (bytes) => {
             this.bytesWritten += bytes;
             onWritten(bytes);
-          }), signal: AbortSignal.any([signal, attempt.controller.signal]), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
+          }), signal: AbortSignal.any([signal, attempt.controller.signal]), onHeaders: () => (attempt.flowingSince = performance.now()), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
         });
         return;
       } catch (err) {
@@ -158,6 +200,7 @@ export class Connections {
         await waitBeforeRetry(delayMs, signal);
       } finally {
         this.attempts.delete(segment);
+        this.paceOf.delete(segment);
       }
     }
   }

@@ -53,13 +53,13 @@ export class Scheduler {
   }
 
   /**
-   * Work for a free connection: an idle unfinished segment, or else the upper half of the
-   * largest range still being fetched (work stealing) when that half is at least the minimum
-   * segment size. The victim's `end` shrinks, so its connection stops at the split point.
+   * Work for a free connection: an idle unfinished segment, or else a piece stolen from the running
+   * segment that would finish last (work stealing; see `stealShare`). The victim's `end` shrinks,
+   * so its connection stops at the split point.
    */
-  claim(): Segment | undefined {
+  claim(paces: Paces = UNMEASURED): Segment | undefined {
     const idle = this.segments.find((s) => !s.active && unreceived(s) > 0);
-    const claimed = idle ?? this.steal();
+    const claimed = idle ?? this.steal(paces);
     if (claimed) claimed.active = true;
     return claimed;
   }
@@ -87,23 +87,51 @@ export class Scheduler {
     return this.segments.every((s) => s.written === s.end - s.start);
   }
 
-  private steal(): Segment | undefined {
+  private steal(paces: Paces): Segment | undefined {
     let victim: Segment | undefined;
+    let longest = 0;
     for (const s of this.segments) {
-      if (s.active && (!victim || unreceived(s) > unreceived(victim))) victim = s;
+      const seconds = unreceived(s) / (paces.of(s) ?? paces.typical ?? 1);
+      if (s.active && seconds > longest) [victim, longest] = [s, seconds];
     }
-    return victim && this.split(victim);
+    if (!victim) return undefined;
+    const pace = paces.of(victim);
+    // A crawler's tail is worth a request of any size: it would hold up the whole download.
+    const crawling = pace !== undefined && paces.typical !== undefined && crawls(pace, paces.typical, unreceived(victim));
+    return this.split(victim, stealShare(pace, paces.typical), crawling ? 1 : this.minSegmentSize);
   }
 
-  /** Cuts off the upper half of `segment`'s unreceived bytes as a new segment, if both halves are big enough. */
-  private split(segment: Segment): Segment | undefined {
-    if (unreceived(segment) < 2 * this.minSegmentSize) return undefined;
-    const at = segment.start + segment.received + Math.ceil(unreceived(segment) / 2);
+  /**
+   * Cuts off the upper `share` of `segment`'s unreceived bytes as a new segment, if that is at least
+   * `smallest` bytes. The running request keeps at least one byte.
+   */
+  private split(segment: Segment, share = 0.5, smallest = this.minSegmentSize): Segment | undefined {
+    const left = unreceived(segment);
+    const taken = Math.min(Math.floor(left * share), left - 1);
+    if (taken < smallest) return undefined;
+    const at = segment.end - taken;
     const upper = newSegment({ start: at, end: segment.end });
     segment.end = at;
     this.segments.splice(this.segments.indexOf(segment) + 1, 0, upper);
     return upper;
   }
+}
+
+/** What the connections have measured: each running request's pace, and the pace a fresh request can expect (bytes/s). */
+export interface Paces {
+  of(segment: Segment): number | undefined;
+  typical: number | undefined;
+}
+
+const UNMEASURED: Paces = { of: () => undefined, typical: undefined };
+
+/**
+ * The part of a running segment's unreceived bytes a fresh request takes, so that both finish at
+ * the same time: half between equals, nine tenths from a connection crawling at a tenth of the pace.
+ */
+export function stealShare(victimPace: number | undefined, freshPace: number | undefined): number {
+  if (victimPace === undefined || freshPace === undefined) return 0.5;
+  return freshPace / (victimPace + freshPace);
 }
 
 /** How one active connection is doing: bytes per second over the last check, and how long its request has run. */
@@ -115,19 +143,19 @@ export interface PaceSample {
 
 /** A connection this many times slower than the others' median counts as crawling. */
 export const CRAWL_FACTOR = 4;
-const CRAWL_MIN_AGE_MS = 1000;
+const CRAWL_MIN_AGE_MS = 500;
 /** Restarting pays when a fresh request at the typical pace would finish this much sooner. */
 const CRAWL_MIN_GAIN_SECONDS = 0.5;
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
- * The pace a fresh connection can expect: the median of the active connections when there are
- * enough to tell, else the last such median. Near the end only a straggler or two may still be
- * running, with nothing left to compare them with.
+ * The pace a fresh connection can expect: the median of the running requests when at least half
+ * of the `connections` (and three) run, else the last such median. Near the end only a few
+ * requests may still run, stragglers among them, and they are no measure of a fresh one.
  */
-export function typicalSpeed(samples: readonly PaceSample[], previous: number | undefined): number | undefined {
-  return samples.length >= 3 ? median(samples.map((s) => s.bytesPerSecond)) : previous;
+export function typicalSpeed(samples: readonly PaceSample[], connections: number, previous: number | undefined): number | undefined {
+  return samples.length >= Math.max(3, connections / 2) ? median(samples.map((s) => s.bytesPerSecond)) : previous;
 }
 
 /**
@@ -142,9 +170,13 @@ export function findCrawlers(samples: readonly PaceSample[], typical?: number): 
       const others = median(samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond));
       const expected = Math.max(others ?? 0, typical ?? 0);
       if (expected === 0) return false;
-      const left = unreceived(sample.segment);
-      const gainSeconds = left / Math.max(sample.bytesPerSecond, 1) - left / expected;
-      return sample.bytesPerSecond * CRAWL_FACTOR < expected && gainSeconds > CRAWL_MIN_GAIN_SECONDS;
+      return crawls(sample.bytesPerSecond, expected, unreceived(sample.segment));
     })
     .map((sample) => sample.segment);
+}
+
+/** Far slower than `expected`, with enough `left` that a fresh request at that pace finishes it clearly sooner. */
+function crawls(pace: number, expected: number, left: number): boolean {
+  const gainSeconds = left / Math.max(pace, 1) - left / expected;
+  return pace * CRAWL_FACTOR < expected && gainSeconds > CRAWL_MIN_GAIN_SECONDS;
 }

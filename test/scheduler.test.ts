@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, newSegment, Scheduler, splitIntoRanges, typicalSpeed, unreceived } from '../src/scheduler.js';
+import { findCrawlers, newSegment, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -92,11 +92,45 @@ describe('Scheduler', () => {
     expect(scheduler.segments).toHaveLength(6);
   });
 
+  it('steals from the range that would finish last at its measured pace, so that both finish together', () => {
+    const scheduler = new Scheduler(segmentsOf(40 * MiB, 2, MiB), MiB);
+    const [fast, crawler] = [scheduler.claim()!, scheduler.claim()!];
+    fast.received = 0;
+    crawler.received = 10 * MiB;
+    const paces = pacesOf(new Map([[fast, 8 * MiB], [crawler, 0.8 * MiB]]), 8 * MiB);
+    const stolen = scheduler.claim(paces)!;
+    expect(stolen.end).toBe(40 * MiB);
+    expect(unreceived(stolen) / (8 * MiB)).toBeCloseTo(unreceived(crawler) / (0.8 * MiB), 3);
+  });
+
+  it('takes a crawler\'s tail even below the minimum segment size, but not an ordinary one', () => {
+    const scheduler = new Scheduler(segmentsOf(3 * MiB, 1, 2 * MiB), 2 * MiB);
+    const only = scheduler.claim()!;
+    only.received = MiB;
+    expect(scheduler.claim(pacesOf(new Map([[only, 8 * MiB]]), 8 * MiB))).toBeUndefined();
+    const stolen = scheduler.claim(pacesOf(new Map([[only, 0.1 * MiB]]), 8 * MiB))!;
+    expect(unreceived(stolen)).toBeGreaterThan(1.9 * MiB);
+    expect(only.end).toBe(stolen.start);
+  });
+
   it('resumed segments continue from their offsets, with any connection count', () => {
     const segments = [newSegment({ start: 0, end: 10 }, 10), newSegment({ start: 10, end: 20 }, 4)];
     const scheduler = new Scheduler(segments, 1);
     expect(scheduler.claim()).toMatchObject({ start: 10, received: 4 });
     expect(scheduler.claim()).toMatchObject({ start: 17, end: 20 });
+  });
+});
+
+function pacesOf(measured: Map<Segment, number>, typical: number): Paces {
+  return { of: (segment) => measured.get(segment), typical };
+}
+
+describe('stealShare', () => {
+  it('halves between equals or when a pace is unknown, and leaves a crawler a tenth at a tenth of the pace', () => {
+    expect(stealShare(5, 5)).toBe(0.5);
+    expect(stealShare(undefined, 5)).toBe(0.5);
+    expect(stealShare(5, undefined)).toBe(0.5);
+    expect(stealShare(1, 9)).toBeCloseTo(0.9);
   });
 });
 
@@ -111,7 +145,7 @@ describe('findCrawlers', () => {
 
   it('leaves alone a server that is slow for everyone, young requests, and nearly finished ones', () => {
     expect(findCrawlers([sample(100_000), sample(120_000), sample(90_000)])).toEqual([]);
-    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 500)])).toEqual([]);
+    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 400)])).toEqual([]);
     expect(findCrawlers([sample(2 * MiB), sample(100_000, 50_000)])).toEqual([]);
     expect(findCrawlers([sample(100_000)])).toEqual([]);
   });
@@ -128,9 +162,10 @@ describe('findCrawlers', () => {
 describe('typicalSpeed', () => {
   const sample = (bytesPerSecond: number) => ({ segment: newSegment({ start: 0, end: 1 }), bytesPerSecond, ageMs: 5000 });
 
-  it('is the median of three or more connections, else the last one known', () => {
-    expect(typicalSpeed([sample(1), sample(9), sample(5)], undefined)).toBe(5);
-    expect(typicalSpeed([sample(1), sample(2)], 7)).toBe(7);
-    expect(typicalSpeed([], undefined)).toBeUndefined();
+  it('is the median when three and at least half of the connections run, else the last one known', () => {
+    expect(typicalSpeed([sample(1), sample(9), sample(5)], 4, undefined)).toBe(5);
+    expect(typicalSpeed([sample(1), sample(2)], 4, 7)).toBe(7);
+    expect(typicalSpeed([sample(1), sample(2), sample(3)], 8, 7)).toBe(7);
+    expect(typicalSpeed([], 4, undefined)).toBeUndefined();
   });
 });
