@@ -13,8 +13,10 @@ import { findCrawlers, typicalSpeed, type PaceSample, type Paces, type Scheduler
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
-/** How often connections' speeds are compared to find crawlers. */
-const PACE_CHECK_MS = 250;
+/** How often connections' paces are measured, to find crawlers and to steal from them. */
+const PACE_CHECK_MS = 100;
+/** A pace is the speed over about this long, so one late packet does not make a crawler. */
+const PACE_WINDOW_MS = 500;
 /** Crawl restarts one range may have before it is left to its pace (or its retries). */
 const MAX_CRAWL_RESTARTS = 3;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
@@ -25,8 +27,8 @@ const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 /** One request for a segment's missing bytes. */
 interface Attempt {
   controller: AbortController;
-  /** When its response headers arrived: its pace is measured from then on, not while it waits for a reply. */
-  flowingSince: number | undefined;
+  /** From its response headers on, its pace (not while it waits for a reply). */
+  flowing?: { since: number; meter: SpeedMeter };
 }
 
 /** What the connections share with the download that runs them. */
@@ -59,7 +61,6 @@ export class Connections {
   /** Each running request, so a crawling one can be cut and re-requested. */
   private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
-  private readonly paceReadings = new Map<Segment, { received: number; at: number }>();
   /** The pace each running request had at the last check, and the typical pace: who to steal from, and how much. */
   private readonly paceOf = new Map<Segment, number>();
   private readonly paces: Paces = { of: (segment) => this.paceOf.get(segment), typical: undefined };
@@ -135,13 +136,12 @@ export class Connections {
   private checkPaces(): void {
     const now = performance.now();
     const samples: PaceSample[] = [];
-    for (const [segment, attempt] of this.attempts) {
-      if (attempt.flowingSince === undefined) continue;
-      const before = this.paceReadings.get(segment);
-      this.paceReadings.set(segment, { received: segment.received, at: now });
-      if (!before) continue;
-      const bytesPerSecond = ((segment.received - before.received) * 1000) / (now - before.at);
-      samples.push({ segment, bytesPerSecond, ageMs: now - attempt.flowingSince });
+    for (const [segment, { flowing }] of this.attempts) {
+      if (!flowing) continue;
+      const bytesPerSecond = flowing.meter.sample(now, segment.received);
+      const ageMs = now - flowing.since;
+      if (ageMs < PACE_CHECK_MS) continue;
+      samples.push({ segment, bytesPerSecond, ageMs });
       this.paceOf.set(segment, bytesPerSecond);
     }
     this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
@@ -171,9 +171,8 @@ export class Connections {
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
-      const attempt: Attempt = { controller: new AbortController(), flowingSince: undefined };
+      const attempt: Attempt = { controller: new AbortController() };
       this.attempts.set(segment, attempt);
-      this.paceReadings.delete(segment);
       this.paceOf.delete(segment);
       try {
         await fetchSegment({
@@ -181,7 +180,7 @@ export class Connections {
           ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(file, segment, (bytes) => {
             this.bytesWritten += bytes;
             onWritten(bytes);
-          }), signal: AbortSignal.any([signal, attempt.controller.signal]), onHeaders: () => (attempt.flowingSince = performance.now()), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
+          }), signal: AbortSignal.any([signal, attempt.controller.signal]), onHeaders: () => (attempt.flowing = startPace(segment)), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
         });
         return;
       } catch (err) {
@@ -248,6 +247,13 @@ export class Connections {
       .finally(() => (this.reresolving = undefined));
     return this.reresolving;
   }
+}
+
+function startPace(segment: Segment): NonNullable<Attempt['flowing']> {
+  const meter = new SpeedMeter(PACE_WINDOW_MS);
+  const since = performance.now();
+  meter.sample(since, segment.received);
+  return { since, meter };
 }
 
 /** A failure of one server rather than of the download: with mirrors, that server is dropped. */
