@@ -207,7 +207,9 @@ class DownloadRun {
     const stopper = new Stopper();
     const manifestFailed = (err: unknown) => stopper.fail(localIoError(err, paths.manifest));
     const checkpointer = new Checkpointer(paths.manifest, header, await currentBootId(), () => scheduler.segments, fd, manifestFailed);
-    await checkpointer.checkpoint().catch((err: unknown) => { throw localIoError(err, paths.manifest); });
+    // The first manifest is written while the first requests go out: until it exists, a crash
+    // leaves a part file without one, which the next run simply starts over.
+    void checkpointer.checkpoint().catch(() => {});
     checkpointer.start();
     try {
       await this.connections!.run(scheduler, plan, paths.part, fd, stopper, (bytes) => checkpointer.noteProgress(bytes));
