@@ -13,8 +13,22 @@ describe('undici, loaded in part', () => {
       "const loaded = Object.keys(createRequire(import.meta.url).cache);",
       "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), methods: [agent.request, agent.connect, agent.destroy].map((m) => typeof m) }));",
     ].join('\n');
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toEqual({ entryPoint: false, methods: ['function', 'function', 'function'] });
+    expect(runModule(script)).toEqual({ entryPoint: false, methods: ['function', 'function', 'function'] });
+  });
+
+  it('is loaded the same way by the bundled CLI (dist/rangeget.js)', () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      "await import('./dist/rangeget.js');",
+      "const loaded = Object.keys(createRequire(import.meta.url).cache);",
+      "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), agent: loaded.some((path) => path.endsWith('/env-http-proxy-agent.js')) }));",
+    ].join('\n');
+    expect(runModule(script)).toEqual({ entryPoint: false, agent: true });
   });
 });
+
+function runModule(script: string): unknown {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout);
+}
