@@ -27,6 +27,7 @@ const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 /** One request for a segment's missing bytes. */
 interface Attempt {
   controller: AbortController;
+  sentAt: number;
   /** From its response headers on, its pace (not while it waits for a reply). */
   flowing?: { since: number; meter: SpeedMeter };
 }
@@ -136,12 +137,12 @@ export class Connections {
   private checkPaces(): void {
     const now = performance.now();
     const samples: PaceSample[] = [];
-    for (const [segment, { flowing }] of this.attempts) {
+    for (const [segment, { flowing, sentAt }] of this.attempts) {
       if (!flowing) continue;
       const bytesPerSecond = flowing.meter.sample(now, segment.received);
       const ageMs = now - flowing.since;
       if (ageMs < PACE_CHECK_MS) continue;
-      samples.push({ segment, bytesPerSecond, ageMs });
+      samples.push({ segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt });
       this.paceOf.set(segment, bytesPerSecond);
     }
     this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
@@ -171,7 +172,7 @@ export class Connections {
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
-      const attempt: Attempt = { controller: new AbortController() };
+      const attempt: Attempt = { controller: new AbortController(), sentAt: performance.now() };
       this.attempts.set(segment, attempt);
       this.paceOf.delete(segment);
       try {

@@ -134,16 +134,22 @@ export function stealShare(victimPace: number | undefined, freshPace: number | u
   return freshPace / (victimPace + freshPace);
 }
 
-/** How one active connection is doing: bytes per second over the last check, and how long its request has run. */
+/** How one active connection is doing: its recent bytes per second, how long its body has flowed, and its time to first byte. */
 export interface PaceSample {
   segment: Segment;
   bytesPerSecond: number;
   ageMs: number;
+  firstByteMs: number;
 }
 
 /** A connection this many times slower than the others' median counts as crawling. */
 export const CRAWL_FACTOR = 4;
-const CRAWL_MIN_AGE_MS = 500;
+/**
+ * A request is judged once its body has flowed this long, and for this many round trips (its time
+ * to first byte): a fresh TCP connection on a distant link is still in slow start before that.
+ */
+const CRAWL_MIN_AGE_MS = 300;
+const CRAWL_MIN_ROUND_TRIPS = 8;
 /** Restarting pays when a fresh request at the typical pace would finish this much sooner. */
 const CRAWL_MIN_GAIN_SECONDS = 0.5;
 
@@ -166,7 +172,7 @@ export function typicalSpeed(samples: readonly PaceSample[], connections: number
 export function findCrawlers(samples: readonly PaceSample[], typical?: number): Segment[] {
   return samples
     .filter((sample, i) => {
-      if (sample.ageMs < CRAWL_MIN_AGE_MS) return false;
+      if (sample.ageMs < Math.max(CRAWL_MIN_AGE_MS, CRAWL_MIN_ROUND_TRIPS * sample.firstByteMs)) return false;
       const others = median(samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond));
       const expected = Math.max(others ?? 0, typical ?? 0);
       if (expected === 0) return false;

@@ -136,7 +136,7 @@ describe('stealShare', () => {
 
 describe('findCrawlers', () => {
   const segment = (left: number) => ({ ...newSegment({ start: 0, end: left }), active: true });
-  const sample = (bytesPerSecond: number, left = 10 * MiB, ageMs = 5000) => ({ segment: segment(left), bytesPerSecond, ageMs });
+  const sample = (bytesPerSecond: number, left = 10 * MiB, ageMs = 5000, firstByteMs = 1) => ({ segment: segment(left), bytesPerSecond, ageMs, firstByteMs });
 
   it('finds a connection far slower than the others', () => {
     const slow = sample(100_000);
@@ -145,9 +145,15 @@ describe('findCrawlers', () => {
 
   it('leaves alone a server that is slow for everyone, young requests, and nearly finished ones', () => {
     expect(findCrawlers([sample(100_000), sample(120_000), sample(90_000)])).toEqual([]);
-    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 400)])).toEqual([]);
+    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 200)])).toEqual([]);
     expect(findCrawlers([sample(2 * MiB), sample(100_000, 50_000)])).toEqual([]);
     expect(findCrawlers([sample(100_000)])).toEqual([]);
+  });
+
+  it('gives a request on a distant link eight round trips to leave slow start before judging it', () => {
+    expect(findCrawlers([sample(2 * MiB), sample(2 * MiB), sample(100_000, 10 * MiB, 700, 100)])).toEqual([]);
+    const slow = sample(100_000, 10 * MiB, 900, 100);
+    expect(findCrawlers([sample(2 * MiB), sample(2 * MiB), slow])).toEqual([slow.segment]);
   });
 
   it('judges the last stragglers against the pace seen while more connections ran', () => {
@@ -160,7 +166,7 @@ describe('findCrawlers', () => {
 });
 
 describe('typicalSpeed', () => {
-  const sample = (bytesPerSecond: number) => ({ segment: newSegment({ start: 0, end: 1 }), bytesPerSecond, ageMs: 5000 });
+  const sample = (bytesPerSecond: number) => ({ segment: newSegment({ start: 0, end: 1 }), bytesPerSecond, ageMs: 5000, firstByteMs: 1 });
 
   it('is the median when three and at least half of the connections run, else the last one known', () => {
     expect(typicalSpeed([sample(1), sample(9), sample(5)], 4, undefined)).toBe(5);
