@@ -53,7 +53,8 @@ interface Measurement {
   seconds: number;
   cpuSeconds: number;
   rssBytes: number;
-  ok: boolean;
+  /** 'ok', 'wrong bytes' (exit 0 with a wrong SHA-256: the worst outcome) or 'exit N'. */
+  outcome: string;
 }
 
 function flag(name: string): string | undefined {
@@ -87,10 +88,11 @@ async function measure(argv: string[], out: string, expected: string): Promise<M
   const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', report, ...argv], { stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise((resolve) => child.on('close', resolve));
   const [wall, user, sys, kib] = (await readFile(report, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
-  const ok = code === 0 && (await sha256File(out).catch(() => '')) === expected;
+  const sha = await sha256File(out).catch(() => '');
+  const outcome = code !== 0 ? `exit ${code}` : sha === expected ? 'ok' : 'wrong bytes';
   await rm(out, { force: true });
   await rm(report, { force: true });
-  return { seconds: wall!, cpuSeconds: user! + sys!, rssBytes: kib! * 1024, ok };
+  return { seconds: wall!, cpuSeconds: user! + sys!, rssBytes: kib! * 1024, outcome };
 }
 
 /** Serves `data` at `perConnection` bytes/s per response, every fourth GET ten times slower. */
@@ -133,6 +135,13 @@ async function scenarios(root: string, size: number, only: string | undefined): 
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+/** 'ok' when every run was; else each other outcome with how many runs had it, e.g. '1 of 3 wrong bytes'. */
+function verdict(list: Measurement[]): string {
+  const bad = list.map((m) => m.outcome).filter((o) => o !== 'ok');
+  if (bad.length === 0) return 'ok';
+  return [...new Set(bad)].map((o) => `${bad.filter((b) => b === o).length} of ${list.length} ${o}`).join(', ');
+}
+
 async function runScenario(scenario: Scenario, runs: number, dir: string): Promise<void> {
   const tools = TOOLS.filter((t) => scenario.tools.includes(t.name));
   const results = new Map<string, Measurement[]>(tools.map((t) => [t.name, []]));
@@ -149,8 +158,7 @@ async function runScenario(scenario: Scenario, runs: number, dir: string): Promi
     const ratio = scenario.ideal ? (seconds / scenario.ideal).toFixed(3) : '-';
     const rss = `${(median(list.map((m) => m.rssBytes)) / MiB).toFixed(0)} MiB`;
     const cpu = (median(list.map((m) => m.cpuSeconds)) / (scenario.size / GiB)).toFixed(2);
-    const ok = list.every((m) => m.ok) ? 'ok' : 'WRONG';
-    console.log(`${name.padEnd(10)} ${seconds.toFixed(2).padStart(8)}  ${ratio.padStart(7)}  ${rss.padStart(8)}  ${cpu.padStart(9)}  ${ok}`);
+    console.log(`${name.padEnd(10)} ${seconds.toFixed(2).padStart(8)}  ${ratio.padStart(7)}  ${rss.padStart(8)}  ${cpu.padStart(9)}  ${verdict(list)}`);
   }
 }
 
@@ -167,7 +175,7 @@ async function runMemory(root: string, dir: string): Promise<void> {
       const out = join(dir, 'mem.out');
       const expected = await sha256File(join(root, name));
       const m = await measure(TOOLS[0]!.command(`${nginx.url}/${name}`, out, n), out, expected);
-      console.log(`${name.padEnd(10)} ${String(n).padStart(2)} connections: ${(m.rssBytes / MiB).toFixed(0)} MiB peak RSS, ${m.seconds.toFixed(1)} s, sha256 ${m.ok ? 'ok' : 'WRONG'}`);
+      console.log(`${name.padEnd(10)} ${String(n).padStart(2)} connections: ${(m.rssBytes / MiB).toFixed(0)} MiB peak RSS, ${m.seconds.toFixed(1)} s, sha256 ${m.outcome}`);
     }
   } finally {
     await nginx.stop();
