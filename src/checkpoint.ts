@@ -13,7 +13,7 @@ export const CHECKPOINT_MS = 1000;
  * Written bytes that trigger an early checkpoint. Bounds unsynced data on fast links, so a
  * power cut loses little and the final fdatasync does not stall the end of the download.
  */
-export const CHECKPOINT_BYTES = 64 * 2 ** 20;
+export const CHECKPOINT_BYTES = 16 * 2 ** 20;
 
 /**
  * Keeps the sidecar manifest in step with the part file. Progress is saved (atomically, not
