@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listenLocal, serveFile } from '../src/local-server.js';
+import { median } from '../src/stats.js';
 import { NGINX, startNginx } from '../test/support/nginx.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
@@ -132,8 +133,6 @@ async function scenarios(root: string, size: number, only: string | undefined): 
   }
   return list;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** 'ok' when every run was; else each other outcome with how many runs had it, e.g. '1 of 3 wrong bytes'. */
 function verdict(list: Measurement[]): string {

@@ -1,4 +1,5 @@
 import type { ByteRange } from './range.js';
+import { median } from './stats.js';
 
 /**
  * One contiguous piece of the file that one connection fetches front to back.
@@ -153,8 +154,6 @@ const CRAWL_MIN_ROUND_TRIPS = 8;
 /** Restarting pays when a fresh request at the typical pace would finish this much sooner. */
 const CRAWL_MIN_GAIN_SECONDS = 0.5;
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 /**
  * The pace a fresh connection can expect: the median of the running requests when at least half
  * of the `connections` (and three) run, else the last such median. Near the end only a few
@@ -173,8 +172,8 @@ export function findCrawlers(samples: readonly PaceSample[], typical?: number): 
   return samples
     .filter((sample, i) => {
       if (sample.ageMs < Math.max(CRAWL_MIN_AGE_MS, CRAWL_MIN_ROUND_TRIPS * sample.firstByteMs)) return false;
-      const others = median(samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond));
-      const expected = Math.max(others ?? 0, typical ?? 0);
+      const others = samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond);
+      const expected = Math.max(others.length > 0 ? median(others) : 0, typical ?? 0);
       if (expected === 0) return false;
       return crawls(sample.bytesPerSecond, expected, unreceived(sample.segment));
     })

@@ -1,12 +1,3 @@
-/** Nearest-rank percentile (p in 0..100) of `values`; NaN when empty. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-export const median = (values: readonly number[]) => percentile(values, 50);
-
 export interface ThroughputPoint {
   connections: number;
   /** Aggregate bytes per second. */

@@ -5,7 +5,8 @@ import { createDispatcher } from '../http.js';
 import { makePlan } from '../planner.js';
 import { requestHeaders } from '../options.js';
 import { measureRun, type BenchTarget, type RunSample } from './measure.js';
-import { findKnee, kneeSentence, median, percentile } from './stats.js';
+import { median, percentile } from '../stats.js';
+import { findKnee, kneeSentence } from './stats.js';
 
 export const DEFAULT_SWEEP = [1, 2, 4, 8, 16];
 export const DEFAULT_MAX_BYTES = 2 ** 30;

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { findKnee, kneeSentence, median, percentile } from '../../src/bench/stats.js';
+import { findKnee, kneeSentence } from '../../src/bench/stats.js';
 
 describe('bench statistics', () => {
-  it('takes nearest-rank percentiles', () => {
-    const values = [5, 1, 4, 2, 3];
-    expect([percentile(values, 0), median(values), percentile(values, 90), percentile(values, 100)]).toEqual([1, 3, 5, 5]);
-    expect(percentile([7], 99)).toBe(7);
-    expect(percentile([], 50)).toBeNaN();
-  });
-
   const curve = (throughputs: number[]) => throughputs.map((throughput, i) => ({ connections: 2 ** i, throughput }));
 
   it('finds the smallest count within 90% of the best', () => {
