@@ -1,8 +1,9 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../support/cli.js';
+import { BIN, runCli, startCli } from '../support/cli.js';
 import { useTempDir } from '../support/temp-dir.js';
 import { sha256, testData, TestServer } from '../support/test-server.js';
 
@@ -106,6 +107,14 @@ describe('rangeget CLI', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^rangeget: /);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('says in one line when its own code is missing (not built, broken install)', async () => {
+    await mkdir(join(dir, 'bin'));
+    await copyFile(BIN, join(dir, 'bin', 'rangeget.js'));
+    const run = spawnSync(process.execPath, [join(dir, 'bin', 'rangeget.js'), '--version'], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^rangeget: cannot load its code \(ERR_MODULE_NOT_FOUND\): build it with npm run build, or reinstall it\n$/);
   });
 
   it('exits 3 on an HTTP error and on a refused connection', async () => {
