@@ -9,7 +9,7 @@ import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.j
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
-import { findCrawlers, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
+import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -142,8 +142,9 @@ export class Connections {
       const bytesPerSecond = flowing.meter.sample(now, segment.received);
       const ageMs = now - flowing.since;
       if (ageMs < PACE_CHECK_MS) continue;
-      samples.push({ segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt });
-      this.paceOf.set(segment, bytesPerSecond);
+      const sample = { segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt };
+      samples.push(sample);
+      if (pastSlowStart(sample)) this.paceOf.set(segment, bytesPerSecond);
     }
     this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
     for (const crawler of findCrawlers(samples, this.paces.typical)) {

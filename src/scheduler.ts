@@ -145,12 +145,15 @@ export interface PaceSample {
 
 /** A connection this many times slower than the others' median counts as crawling. */
 export const CRAWL_FACTOR = 4;
-/**
- * A request is judged once its body has flowed this long, and for this many round trips (its time
- * to first byte): a fresh TCP connection on a distant link is still in slow start before that.
- */
+/** A request is judged a crawler once its body has flowed this long (and it is past slow start). */
 const CRAWL_MIN_AGE_MS = 300;
-const CRAWL_MIN_ROUND_TRIPS = 8;
+/** Round trips (times to first byte) a fresh TCP connection on a distant link needs to leave slow start. */
+const SLOW_START_ROUND_TRIPS = 8;
+
+/** Whether a request's pace says something about its connection yet, rather than about TCP slow start. */
+export function pastSlowStart(sample: Pick<PaceSample, 'ageMs' | 'firstByteMs'>): boolean {
+  return sample.ageMs >= SLOW_START_ROUND_TRIPS * sample.firstByteMs;
+}
 /** Restarting pays when a fresh request at the typical pace would finish this much sooner. */
 const CRAWL_MIN_GAIN_SECONDS = 0.5;
 
@@ -171,7 +174,7 @@ export function typicalSpeed(samples: readonly PaceSample[], connections: number
 export function findCrawlers(samples: readonly PaceSample[], typical?: number): Segment[] {
   return samples
     .filter((sample, i) => {
-      if (sample.ageMs < Math.max(CRAWL_MIN_AGE_MS, CRAWL_MIN_ROUND_TRIPS * sample.firstByteMs)) return false;
+      if (sample.ageMs < CRAWL_MIN_AGE_MS || !pastSlowStart(sample)) return false;
       const others = samples.filter((_, j) => j !== i).map((o) => o.bytesPerSecond);
       const expected = Math.max(others.length > 0 ? median(others) : 0, typical ?? 0);
       if (expected === 0) return false;

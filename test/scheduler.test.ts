@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, newSegment, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
+import { findCrawlers, newSegment, pastSlowStart, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -154,6 +154,12 @@ describe('findCrawlers', () => {
     expect(findCrawlers([sample(2 * MiB), sample(2 * MiB), sample(100_000, 10 * MiB, 700, 100)])).toEqual([]);
     const slow = sample(100_000, 10 * MiB, 900, 100);
     expect(findCrawlers([sample(2 * MiB), sample(2 * MiB), slow])).toEqual([slow.segment]);
+  });
+
+  it('trusts a pace only after eight round trips of body', () => {
+    expect(pastSlowStart({ ageMs: 799, firstByteMs: 100 })).toBe(false);
+    expect(pastSlowStart({ ageMs: 800, firstByteMs: 100 })).toBe(true);
+    expect(pastSlowStart({ ageMs: 100, firstByteMs: 1 })).toBe(true);
   });
 
   it('judges the last stragglers against the pace seen while more connections ran', () => {
