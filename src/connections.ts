@@ -30,6 +30,8 @@ interface Attempt {
   sentAt: number;
   /** From its response headers on, its pace (not while it waits for a reply). */
   flowing?: { since: number; meter: SpeedMeter };
+  /** Bytes per second at the last check, once past slow start: who to steal from, and how much. */
+  pace?: number;
 }
 
 /** What the connections share with the download that runs them. */
@@ -62,9 +64,7 @@ export class Connections {
   /** Each running request, so a crawling one can be cut and re-requested. */
   private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
-  /** The pace each running request had at the last check, and the typical pace: who to steal from, and how much. */
-  private readonly paceOf = new Map<Segment, number>();
-  private readonly paces: Paces = { of: (segment) => this.paceOf.get(segment), typical: undefined };
+  private readonly paces: Paces = { of: (segment) => this.attempts.get(segment)?.pace, typical: undefined };
   /** Idle workers waiting for something to change: a segment released, paces measured, a stop. */
   private waiting: (() => void)[] = [];
   /** One pace for all connections when --limit-rate is set. */
@@ -137,18 +137,20 @@ export class Connections {
   private checkPaces(): void {
     const now = performance.now();
     const samples: PaceSample[] = [];
-    for (const [segment, { flowing, sentAt }] of this.attempts) {
+    for (const [segment, attempt] of this.attempts) {
+      const { flowing, sentAt } = attempt;
       if (!flowing) continue;
       const bytesPerSecond = flowing.meter.sample(now, segment.received);
       const ageMs = now - flowing.since;
       if (ageMs < PACE_CHECK_MS) continue;
       const sample = { segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt };
       samples.push(sample);
-      if (pastSlowStart(sample)) this.paceOf.set(segment, bytesPerSecond);
+      if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
     }
     this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
     for (const crawler of findCrawlers(samples, this.paces.typical)) {
-      this.attempts.get(crawler)?.controller.abort(new CrawlingError(this.paceOf.get(crawler)!));
+      const attempt = this.attempts.get(crawler)!;
+      attempt.controller.abort(new CrawlingError(attempt.pace!));
     }
     this.wakeIdle();
   }
@@ -175,7 +177,6 @@ export class Connections {
       const writtenBefore = segment.written;
       const attempt: Attempt = { controller: new AbortController(), sentAt: performance.now() };
       this.attempts.set(segment, attempt);
-      this.paceOf.delete(segment);
       try {
         await fetchSegment({
           dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
@@ -201,7 +202,6 @@ export class Connections {
         await waitBeforeRetry(delayMs, signal);
       } finally {
         this.attempts.delete(segment);
-        this.paceOf.delete(segment);
       }
     }
   }
