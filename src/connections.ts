@@ -84,7 +84,8 @@ export class Connections {
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
     const pace = setInterval(() => this.checkPaces(), PACE_CHECK_MS);
-    const file = new FileWriter(fd);
+    const workers = plan.ranges ? this.context.settings.connections : 1;
+    const file = new FileWriter(fd, workers);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
@@ -109,7 +110,7 @@ export class Connections {
       }
     };
     try {
-      await Promise.all(Array.from({ length: plan.ranges ? this.context.settings.connections : 1 }, (_, i) => worker(i)));
+      await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
     } finally {
       clearInterval(progress);
       clearInterval(pace);

@@ -3,8 +3,19 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newSegment } from '../src/scheduler.js';
-import { FLUSH_BYTES, HIGH_WATER_BYTES, SegmentWriter, FileWriter } from '../src/writer.js';
+import { MAX_BUFFER_BYTES, MIN_BUFFER_BYTES, SegmentWriter, FileWriter, bufferBytesFor } from '../src/writer.js';
 import { useTempDir } from './support/temp-dir.js';
+
+describe('bufferBytesFor', () => {
+  it('shares one budget among the connections, in 64 KiB steps, within bounds', () => {
+    expect([1, 4, 8].map(bufferBytesFor)).toEqual([MAX_BUFFER_BYTES, MAX_BUFFER_BYTES, MAX_BUFFER_BYTES]);
+    expect(bufferBytesFor(16)).toBe(256 * 1024);
+    expect(bufferBytesFor(12)).toBe(320 * 1024);
+    expect(bufferBytesFor(64)).toBe(MIN_BUFFER_BYTES);
+    expect(bufferBytesFor(1000)).toBe(MIN_BUFFER_BYTES);
+    expect(bufferBytesFor(0)).toBe(MAX_BUFFER_BYTES);
+  });
+});
 
 describe('SegmentWriter', () => {
   const tempDir = useTempDir();
@@ -16,7 +27,7 @@ describe('SegmentWriter', () => {
     const a = newSegment({ start: 0, end: 10 });
     const b = newSegment({ start: 10, end: 20 });
     let writes = 0;
-    const queue = new FileWriter(file.fd);
+    const queue = new FileWriter(file.fd, 2);
     const wa = new SegmentWriter(queue, a, () => writes++);
     const wb = new SegmentWriter(queue, b, () => writes++);
     wb.push(Buffer.from('KLMNO'));
@@ -32,15 +43,18 @@ describe('SegmentWriter', () => {
     expect(writes).toBe(3);
   });
 
-  it('coalesces small chunks into large writes and asks to pause above the high-water mark', async () => {
+  it.each([1, 16])('coalesces small chunks into buffer-sized writes and asks to pause above two buffers (%i connections)', async (connections) => {
     const file = await open(join(tempDir(), 'big.part'), 'w+');
-    const segment = newSegment({ start: 0, end: 4 * FLUSH_BYTES });
+    const files = new FileWriter(file.fd, connections);
+    expect(files.bufferBytes).toBe(bufferBytesFor(connections));
+    const segment = newSegment({ start: 0, end: 4 * files.bufferBytes });
     let writes = 0;
-    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => writes++);
+    const writer = new SegmentWriter(files, segment, () => writes++);
+    expect(writer.highWaterBytes).toBe(2 * files.bufferBytes);
     const chunk = Buffer.alloc(64 * 1024, 7);
     let pauseAsked = false;
     let pushed = 0;
-    for (; pushed < HIGH_WATER_BYTES + chunk.length; pushed += chunk.length) pauseAsked = !writer.push(chunk) || pauseAsked;
+    for (; pushed < writer.highWaterBytes + chunk.length; pushed += chunk.length) pauseAsked = !writer.push(chunk) || pauseAsked;
     expect(pauseAsked).toBe(true);
     const resumed = new Promise<void>((resolve) => writer.onDrain(resolve));
     await writer.flush();
@@ -53,9 +67,9 @@ describe('SegmentWriter', () => {
   it('copies chunks of any size across its reused buffers, byte for byte', async () => {
     const path = join(tempDir(), 'copy.part');
     const file = await open(path, 'w+');
-    const data = randomBytes(3 * FLUSH_BYTES + 12345);
+    const data = randomBytes(3 * MAX_BUFFER_BYTES + 12345);
     const segment = newSegment({ start: 0, end: data.length });
-    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => {});
+    const writer = new SegmentWriter(new FileWriter(file.fd, 1), segment, () => {});
     for (let at = 0, size = 1; at < data.length; at += size, size = 1 + ((size * 7) % 200_000)) writer.push(data.subarray(at, at + size));
     await writer.flush();
     await file.close();
@@ -65,7 +79,7 @@ describe('SegmentWriter', () => {
 
   it('hands a written buffer out again', async () => {
     const file = await open(join(tempDir(), 'reuse.part'), 'w+');
-    const writer = new FileWriter(file.fd);
+    const writer = new FileWriter(file.fd, 1);
     const buffer = writer.takeBuffer();
     await new Promise((resolve) => writer.write(buffer, 3, 0, resolve));
     expect(writer.takeBuffer()).toBe(buffer);
@@ -75,7 +89,7 @@ describe('SegmentWriter', () => {
   it('writes a slow trickle within a fraction of a second', async () => {
     const file = await open(join(tempDir(), 'slow.part'), 'w+');
     const segment = newSegment({ start: 0, end: 100 });
-    const writer = new SegmentWriter(new FileWriter(file.fd), segment, () => {});
+    const writer = new SegmentWriter(new FileWriter(file.fd, 1), segment, () => {});
     writer.push(Buffer.from('x'));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(segment.written).toBe(1);
@@ -85,7 +99,7 @@ describe('SegmentWriter', () => {
   it('reports a write error from flush', async () => {
     const file = await open(join(tempDir(), 'ro.part'), 'w+');
     const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
-    const writer = new SegmentWriter(new FileWriter(readOnly.fd), newSegment({ start: 0, end: 10 }), () => {});
+    const writer = new SegmentWriter(new FileWriter(readOnly.fd, 1), newSegment({ start: 0, end: 10 }), () => {});
     writer.push(Buffer.from('x'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });
     await readOnly.close();

@@ -65,7 +65,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = options.durationMs === undefined ? undefined : setTimeout(() => stop.abort(), options.durationMs);
-  const disk = options.toDisk ? await openScratch(options.bytes) : undefined;
+  const disk = options.toDisk ? await openScratch(options.bytes, options.connections) : undefined;
   const started = performance.now();
   const connectMs: number[] = [];
   const onConnected = () => connectMs.push(performance.now() - started);
@@ -133,9 +133,9 @@ async function fetchShare(
 }
 
 /** A sparse temporary file for --to-disk, removed when closed. */
-async function openScratch(bytes: number): Promise<{ file: FileWriter; close(): Promise<void> }> {
+async function openScratch(bytes: number, connections: number): Promise<{ file: FileWriter; close(): Promise<void> }> {
   const path = join(tmpdir(), `rangeget-bench-${process.pid}-${Date.now()}.tmp`);
   const file = await open(path, 'w');
   await file.truncate(bytes);
-  return { file: new FileWriter(file.fd), close: async () => { await file.close(); await rm(path, { force: true }); } };
+  return { file: new FileWriter(file.fd, connections), close: async () => { await file.close(); await rm(path, { force: true }); } };
 }
