@@ -229,12 +229,6 @@ class DownloadRun {
     await part.truncate(segment.written).then(() => part.datasync()).catch((err: unknown) => { throw localIoError(err, paths.part); });
   }
 
-
-
-
-
-
-
   private finish(path: string, bytes: number, resumedBytes: number): DownloadResult {
     const seconds = (performance.now() - this.started) / 1000;
     const connections = Math.max(1, this.connections?.peakActive ?? 0);

@@ -42,7 +42,6 @@ export async function checkFreeSpace(path: string, needed: number): Promise<void
   }
 }
 
-
 /** The PEM text of `--ca-cert`; a usage error when it cannot be read or is not PEM. */
 export async function readCaCert(path: string): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
