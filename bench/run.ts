@@ -145,7 +145,8 @@ async function runScenario(scenario: Scenario, runs: number, dir: string): Promi
   const tools = TOOLS.filter((t) => scenario.tools.includes(t.name));
   const results = new Map<string, Measurement[]>(tools.map((t) => [t.name, []]));
   for (let run = 0; run < runs; run++) {
-    for (const tool of tools) {
+    // Each round starts with another tool, so none always runs right after the same neighbour.
+    for (const tool of [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)]) {
       const out = join(dir, `${tool.name}.out`);
       results.get(tool.name)!.push(await measure(tool.command(scenario.url, out, scenario.connections), out, scenario.sha256));
     }
