@@ -7,7 +7,7 @@ import type { Segment } from './scheduler.js';
  * less CPU than 512 KiB ones (unthrottled 2.45 -> 1.72 s; capped 3.63 -> 3.49 s), while with
  * 4 to 8 connections fewer, larger writes are cheaper.
  */
-export const BUFFER_BUDGET_BYTES = 4 * 2 ** 20;
+const BUFFER_BUDGET_BYTES = 4 * 2 ** 20;
 export const MAX_BUFFER_BYTES = 512 * 1024;
 export const MIN_BUFFER_BYTES = 64 * 1024;
 /** Oldest age of buffered bytes, so a slow connection's data does not sit in memory. */
