@@ -10,6 +10,7 @@ import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
 import type { Pacer } from './pacer.js';
 import type { ChunkSink } from './writer.js';
+import { noteReceived } from './memory.js';
 
 export interface FetchJob {
   dispatcher: Dispatcher;
@@ -129,6 +130,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     const room = segment.end - segment.start - segment.received;
     const accepted = chunk.length > room ? chunk.subarray(0, room) : chunk;
     segment.received += accepted.length;
+    noteReceived(chunk.length);
     this.bytesInWindow += accepted.length;
     const keepReading = writer.push(accepted);
     this.job.limiter?.count(accepted.length);

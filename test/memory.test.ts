@@ -2,11 +2,27 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { everyBytes } from '../src/memory.js';
 import { startCli } from './support/cli.js';
 import { testData, TestServer } from './support/test-server.js';
 
 const MiB = 2 ** 20;
 const hasProc = process.platform === 'linux';
+
+describe('everyBytes', () => {
+  it('acts once per limit counted, however the bytes are split', () => {
+    let actions = 0;
+    const count = everyBytes(10, () => actions++);
+    for (const bytes of [3, 3, 3]) count(bytes);
+    expect(actions).toBe(0);
+    count(1);
+    expect(actions).toBe(1);
+    count(25);
+    expect(actions).toBe(2);
+    count(9);
+    expect(actions).toBe(2);
+  });
+});
 
 /** Peak resident memory (VmHWM) of the CLI downloading `path`, sampled from /proc until it exits. */
 async function peakRss(url: string, dir: string): Promise<number> {
