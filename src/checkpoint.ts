@@ -28,6 +28,7 @@ export class Checkpointer {
   private lastProgressSave = 0;
   private unsyncedBytes = 0;
   private checkpointQueued = false;
+  private stopping = false;
 
   constructor(
     private readonly manifestPath: string,
@@ -67,20 +68,37 @@ export class Checkpointer {
     this.checkpointQueued = true;
     return this.enqueue(async () => {
       this.checkpointQueued = false;
+      // Everything is covered by the final checkpoint, already under way.
+      if (this.stopping) return;
       this.unsyncedBytes = 0;
-      const covered = this.segments().map((s) => [s, s.written] as const);
+      const covered = this.coverage();
       await datasync(this.partFd);
-      for (const [segment, written] of covered) segment.durable = Math.max(segment.durable, written);
-      await this.save(true);
+      await this.recordDurable(covered);
     });
   }
 
-  /** Stops the timers and leaves a final durable checkpoint. */
+  /**
+   * Stops the timers and leaves a final durable checkpoint. Its fdatasync runs at once, beside
+   * any checkpoint in progress, not after it: the end of every download waits for this one.
+   */
   async stop(): Promise<void> {
     clearInterval(this.checkpointTimer);
     clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
-    await this.checkpoint();
+    this.stopping = true;
+    const covered = this.coverage();
+    await datasync(this.partFd);
+    await this.enqueue(() => this.recordDurable(covered));
+  }
+
+  /** What each segment has written so far, taken before the fdatasync that will cover it. */
+  private coverage(): Array<readonly [Segment, number]> {
+    return this.segments().map((s) => [s, s.written] as const);
+  }
+
+  private recordDurable(covered: Array<readonly [Segment, number]>): Promise<void> {
+    for (const [segment, written] of covered) segment.durable = Math.max(segment.durable, written);
+    return this.save(true);
   }
 
   private save(durable: boolean): Promise<void> {
