@@ -5,8 +5,9 @@ import type { Segment } from './scheduler.js';
  * Bytes gathered per write, per connection: a budget shared by all of a download's connections,
  * within these bounds. Written chunks are socket read buffers, freed by the GC only, so fewer
  * gathered bytes mean fewer survive a collection. Measured on 2 cores (writes then still on the
- * threadpool) against a 4 MiB budget: 8 connections unthrottled 2.09 -> 1.98 s and peak RSS
- * 114 -> 81 MiB; 16 connections capped peak RSS 102 -> 84 MiB.
+ * threadpool) against a 4 MiB budget:
+ * 8 connections unthrottled 2.09 -> 1.98 s and peak RSS 114 -> 81 MiB; 16 connections capped
+ * peak RSS 102 -> 84 MiB.
  */
 const BUFFER_BUDGET_BYTES = 2 * 2 ** 20;
 export const MAX_BUFFER_BYTES = 512 * 1024;
