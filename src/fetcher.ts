@@ -140,7 +140,9 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
       if (segment.start + segment.received < this.requested.end) controller.abort(REACHED_END);
       return;
     }
-    if (!keepReading && this.hold(controller, 'writer')) writer.onDrain(() => this.release(controller, 'writer'));
+    if (!keepReading && this.hold(controller, 'writer')) {
+      writer.onDrain((failure) => (failure ? this.abort(failure) : this.release(controller, 'writer')));
+    }
     const waitMs = this.job.limiter?.waitMs() ?? 0;
     if (waitMs > 1 && this.hold(controller, 'rate')) setTimeout(() => this.release(controller, 'rate'), waitMs);
   }

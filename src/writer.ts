@@ -31,7 +31,8 @@ export function bufferBytesFor(connections: number): number {
 export interface ChunkSink {
   /** Takes the next bytes, which may be kept until written: the caller must not change them. False asks it to pause until `onDrain` fires. */
   push(chunk: Buffer): boolean;
-  onDrain(resume: () => void): void;
+  /** Calls `resume` once the caller may push again, or with the error that ended writing: the caller must then stop. */
+  onDrain(resume: (failure?: Error) => void): void;
   /** Resolves when everything pushed is done with. */
   flush(): Promise<void>;
 }
@@ -99,7 +100,7 @@ export class SegmentWriter implements ChunkSink {
   /** The queued bytes are to be written as soon as the write before them completes. */
   private due = false;
   private idleWaiters: Array<(err?: Error) => void> = [];
-  private drainWaiter: (() => void) | undefined;
+  private drainWaiter: ((failure?: Error) => void) | undefined;
   /** Queued plus in-flight bytes above which the connection should pause reading: two buffers. */
   readonly highWaterBytes: number;
 
@@ -113,6 +114,7 @@ export class SegmentWriter implements ChunkSink {
 
   /** Queues bytes that follow everything queued before; keeps `chunk` until written. Returns false when the caller should pause. */
   push(chunk: Buffer): boolean {
+    if (this.failure) return false;
     if (chunk.length === 0) return this.pending() < this.highWaterBytes;
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
@@ -121,9 +123,10 @@ export class SegmentWriter implements ChunkSink {
     return this.pending() < this.highWaterBytes;
   }
 
-  /** Calls `resume` once buffered bytes fall below the high-water mark. */
-  onDrain(resume: () => void): void {
-    this.drainWaiter = resume;
+  /** Calls `resume` once buffered bytes fall below the high-water mark, or with the write error (at once if there was one). */
+  onDrain(resume: (failure?: Error) => void): void {
+    if (this.failure) resume(this.failure);
+    else this.drainWaiter = resume;
   }
 
   /** Writes everything queued; resolves when it is all written (or rejects with the write error). */
@@ -160,20 +163,21 @@ export class SegmentWriter implements ChunkSink {
     if (err || written !== expected) {
       this.failure = err ?? Object.assign(new Error('short write (disk full?)'), { code: 'ENOSPC' });
       this.settleIdle();
+      // A connection paused for this write would otherwise wait forever: no write will drain it.
+      this.wake(this.failure);
       return;
     }
     this.segment.written += written;
     this.onWritten(written);
     this.writeNext(this.idleWaiters.length > 0);
     if (this.inFlight === 0) this.settleIdle();
-    this.wakeIfDrained();
+    if (this.pending() < this.highWaterBytes) this.wake();
   }
 
-  private wakeIfDrained(): void {
-    if (!this.drainWaiter || this.pending() >= this.highWaterBytes) return;
+  private wake(failure?: Error): void {
     const resume = this.drainWaiter;
     this.drainWaiter = undefined;
-    resume();
+    resume?.(failure);
   }
 
   private settleIdle(): void {

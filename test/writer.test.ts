@@ -57,7 +57,7 @@ describe('SegmentWriter', () => {
     let pushed = 0;
     for (; pushed < writer.highWaterBytes + chunk.length; pushed += chunk.length) pauseAsked = !writer.push(chunk) || pauseAsked;
     expect(pauseAsked).toBe(true);
-    const resumed = new Promise<void>((resolve) => writer.onDrain(resolve));
+    const resumed = new Promise<void>((resolve) => writer.onDrain(() => resolve()));
     await writer.flush();
     await resumed;
     await file.close();
@@ -96,6 +96,20 @@ describe('SegmentWriter', () => {
     const writer = new SegmentWriter(new FileWriter(readOnly.fd, 1), newSegment({ start: 0, end: 10 }), () => {});
     writer.push(Buffer.from('x'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });
+    await readOnly.close();
+    await file.close();
+  });
+
+  it('wakes a connection paused for a write that failed, with the error, and refuses more bytes', async () => {
+    const file = await open(join(tempDir(), 'ro.part'), 'w+');
+    const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
+    const files = new FileWriter(readOnly.fd, 1);
+    const writer = new SegmentWriter(files, newSegment({ start: 0, end: 4 * files.bufferBytes }), () => {});
+    expect(writer.push(Buffer.alloc(writer.highWaterBytes))).toBe(false);
+    const woken = await new Promise<Error | undefined>((resolve) => writer.onDrain(resolve));
+    expect(woken).toMatchObject({ code: 'EBADF' });
+    expect(writer.push(Buffer.from('x'))).toBe(false);
+    expect(await new Promise<Error | undefined>((resolve) => writer.onDrain(resolve))).toBe(woken);
     await readOnly.close();
     await file.close();
   });
