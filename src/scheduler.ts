@@ -131,7 +131,8 @@ const UNMEASURED: Paces = { of: () => undefined, typical: undefined };
  * the same time: half between equals, nine tenths from a connection crawling at a tenth of the pace.
  */
 export function stealShare(victimPace: number | undefined, freshPace: number | undefined): number {
-  if (victimPace === undefined || freshPace === undefined) return 0.5;
+  // Both at 0 (every request stalled) say nothing, and 0 / 0 would cut the range at NaN.
+  if (victimPace === undefined || freshPace === undefined || victimPace + freshPace <= 0) return 0.5;
   return freshPace / (victimPace + freshPace);
 }
 

@@ -103,6 +103,14 @@ describe('Scheduler', () => {
     expect(unreceived(stolen) / (8 * MiB)).toBeCloseTo(unreceived(crawler) / (0.8 * MiB), 3);
   });
 
+  it('splits in half when the victim and the typical pace are both 0 (every other request stalled)', () => {
+    const scheduler = new Scheduler(segmentsOf(40 * MiB, 2, MiB), MiB);
+    const [flowing, stalled] = [scheduler.claim()!, scheduler.claim()!];
+    flowing.received = 20 * MiB;
+    const stolen = scheduler.claim(pacesOf(new Map([[stalled, 0]]), 0))!;
+    expect([stalled.end, stolen.start, stolen.end]).toEqual([30 * MiB, 30 * MiB, 40 * MiB]);
+  });
+
   it('takes a crawler\'s tail even below the minimum segment size, but not an ordinary one', () => {
     const scheduler = new Scheduler(segmentsOf(3 * MiB, 1, 2 * MiB), 2 * MiB);
     const only = scheduler.claim()!;
@@ -131,6 +139,7 @@ describe('stealShare', () => {
     expect(stealShare(undefined, 5)).toBe(0.5);
     expect(stealShare(5, undefined)).toBe(0.5);
     expect(stealShare(1, 9)).toBeCloseTo(0.9);
+    expect(stealShare(0, 0)).toBe(0.5);
   });
 });
 
