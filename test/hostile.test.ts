@@ -66,6 +66,14 @@ describe('flaky networks: recover', () => {
     expect(result.retries).toBe(2);
   });
 
+  it('splits ranges soundly while most connections send nothing (every pace 0)', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: MiB, stall: { afterBytes: 0, times: 3 } });
+    await get(s.url(), { connections: 4, timeoutMs: 3000 });
+    expect(await outputSha()).toBe(sha256(data));
+    for (const { range } of s.rangedRequests) expect(range).toMatch(/^bytes=\d+-\d+$/);
+  });
+
   it('re-requests a range whose connection trickles', async () => {
     const data = testData(MiB);
     const s = await serve(data, { stall: { afterBytes: 100 * KiB, times: 1, trickle: true } });
