@@ -147,11 +147,18 @@ function verdict(list: Measurement[]): string {
 async function runScenario(scenario: Scenario, runs: number, dir: string): Promise<void> {
   const tools = TOOLS.filter((t) => scenario.tools.includes(t.name));
   const results = new Map<string, Measurement[]>(tools.map((t) => [t.name, []]));
+  const runTool = (tool: Tool) => {
+    const out = join(dir, `${tool.name}.out`);
+    return measure(tool.command(scenario.url, out, scenario.connections), out, scenario.sha256);
+  };
+  // One untimed run of each tool first (its bytes still checked): the first downloads from a fresh
+  // server and file were up to twice as slow here, whichever tool ran them.
+  const warmUps = new Map<string, Measurement>();
+  for (const tool of tools) warmUps.set(tool.name, await runTool(tool));
   for (let run = 0; run < runs; run++) {
     // Each round starts with another tool, so none always runs right after the same neighbour.
     for (const tool of [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)]) {
-      const out = join(dir, `${tool.name}.out`);
-      results.get(tool.name)!.push(await measure(tool.command(scenario.url, out, scenario.connections), out, scenario.sha256));
+      results.get(tool.name)!.push(await runTool(tool));
     }
   }
   console.log(`\n${scenario.name}${scenario.ideal ? `; ideal ${scenario.ideal.toFixed(2)} s` : ''}`);
@@ -161,7 +168,7 @@ async function runScenario(scenario: Scenario, runs: number, dir: string): Promi
     const ratio = scenario.ideal ? (seconds / scenario.ideal).toFixed(3) : '-';
     const rss = `${(median(list.map((m) => m.rssBytes)) / MiB).toFixed(0)} MiB`;
     const cpu = (median(list.map((m) => m.cpuSeconds)) / (scenario.size / GiB)).toFixed(2);
-    console.log(`${name.padEnd(10)} ${seconds.toFixed(2).padStart(8)}  ${ratio.padStart(7)}  ${rss.padStart(8)}  ${cpu.padStart(9)}  ${verdict(list)}`);
+    console.log(`${name.padEnd(10)} ${seconds.toFixed(2).padStart(8)}  ${ratio.padStart(7)}  ${rss.padStart(8)}  ${cpu.padStart(9)}  ${verdict([warmUps.get(name)!, ...list])}`);
   }
 }
 
