@@ -1,4 +1,5 @@
 import { writev } from 'node:fs';
+import { constants } from 'node:os';
 import type { Segment } from './scheduler.js';
 
 /**
@@ -161,7 +162,7 @@ export class SegmentWriter implements ChunkSink {
   private afterWrite(err: Error | null, written: number, expected: number): void {
     this.inFlight = 0;
     if (err || written !== expected) {
-      this.failure = err ?? Object.assign(new Error('short write (disk full?)'), { code: 'ENOSPC' });
+      this.failure = err ?? Object.assign(new Error('short write (disk full?)'), { code: 'ENOSPC', errno: -constants.errno.ENOSPC, syscall: 'writev' });
       this.settleIdle();
       // A connection paused for this write would otherwise wait forever: no write will drain it.
       this.wake(this.failure);
