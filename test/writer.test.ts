@@ -65,12 +65,13 @@ describe('SegmentWriter', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
-  it('writes chunks of any size and number, byte for byte', async () => {
+  // 64 connections write on the main thread (64 KiB buffers), fewer on the thread pool.
+  it.each([1, 64])('writes chunks of any size and number, byte for byte (%i connections)', async (connections) => {
     const path = join(tempDir(), 'copy.part');
     const file = await open(path, 'w+');
     const data = randomBytes(3 * MAX_BUFFER_BYTES + 12345);
     const segment = newSegment({ start: 0, end: data.length });
-    const writer = new SegmentWriter(new FileWriter(file.fd, 1), segment, () => {});
+    const writer = new SegmentWriter(new FileWriter(file.fd, connections), segment, () => {});
     let at = 0;
     for (; at < 3000; at++) writer.push(data.subarray(at, at + 1));
     for (let size = 1; at < data.length; at += size, size = 1 + ((size * 7) % 200_000)) writer.push(data.subarray(at, at + size));
@@ -90,20 +91,20 @@ describe('SegmentWriter', () => {
     await file.close();
   });
 
-  it('reports a write error from flush', async () => {
+  it.each([1, 64])('reports a write error from flush (%i connections)', async (connections) => {
     const file = await open(join(tempDir(), 'ro.part'), 'w+');
     const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
-    const writer = new SegmentWriter(new FileWriter(readOnly.fd, 1), newSegment({ start: 0, end: 10 }), () => {});
+    const writer = new SegmentWriter(new FileWriter(readOnly.fd, connections), newSegment({ start: 0, end: 10 }), () => {});
     writer.push(Buffer.from('x'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'EBADF' });
     await readOnly.close();
     await file.close();
   });
 
-  it('wakes a connection paused for a write that failed, with the error, and refuses more bytes', async () => {
+  it.each([1, 64])('wakes a connection paused for a write that failed, with the error, and refuses more bytes (%i connections)', async (connections) => {
     const file = await open(join(tempDir(), 'ro.part'), 'w+');
     const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
-    const files = new FileWriter(readOnly.fd, 1);
+    const files = new FileWriter(readOnly.fd, connections);
     const writer = new SegmentWriter(files, newSegment({ start: 0, end: 4 * files.bufferBytes }), () => {});
     expect(writer.push(Buffer.alloc(writer.highWaterBytes))).toBe(false);
     const woken = await new Promise<Error | undefined>((resolve) => writer.onDrain(resolve));
