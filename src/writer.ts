@@ -61,6 +61,9 @@ export class DiscardSink implements ChunkSink {
   }
 }
 
+/** Called once a write completes, with its error or the bytes it wrote. */
+type WriteDone = (err: Error | null, written: number) => void;
+
 /** Positioned writes into one file: on the main thread for small buffers, else at most WRITES_IN_FLIGHT at a time. */
 export class FileWriter {
   private readonly waiting: Array<() => void> = [];
@@ -75,7 +78,7 @@ export class FileWriter {
   }
 
   /** Writes `chunks`, one after another, from `position`; `done` is always called later, never from within. */
-  write(chunks: Buffer[], position: number, done: (err: Error | null, written: number) => void): void {
+  write(chunks: Buffer[], position: number, done: WriteDone): void {
     if (this.inline) return this.writeInline(chunks, position, done);
     const run = () => writev(this.fd, chunks, position, (err, written) => {
       done(err, written);
@@ -88,7 +91,7 @@ export class FileWriter {
     }
   }
 
-  private writeInline(chunks: Buffer[], position: number, done: (err: Error | null, written: number) => void): void {
+  private writeInline(chunks: Buffer[], position: number, done: WriteDone): void {
     let written = 0;
     let error: Error | null = null;
     try {
