@@ -1,7 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { rootCertificates } from 'node:tls';
 import { Checkpointer } from './checkpoint.js';
 import { Connections, Stopper } from './connections.js';
 import {
@@ -9,7 +8,7 @@ import {
   isSystemError, localIoError,
 } from './errors.js';
 import type { DownloadEvent, EventListener } from './events.js';
-import { checkDirectory, checkFreeSpace, fileSize, openPart, readCaCert } from './files.js';
+import { checkDirectory, checkFreeSpace, fileSize, openPart, trustedCas } from './files.js';
 import { createDispatcher, isConnectionRefused, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
@@ -47,7 +46,7 @@ const MAX_FRESH_STARTS = 2;
  */
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
-  const ca = settings.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(settings.caCert)];
+  const ca = await trustedCas(settings.caCert);
   const agent = createDispatcher({ ...settings, ca });
   try {
     return await new DownloadRun(settings, agent, options.signal, options.onEvent).run();

@@ -42,11 +42,17 @@ export async function checkFreeSpace(path: string, needed: number): Promise<void
   }
 }
 
-/** The PEM text of `--ca-cert`; a usage error when it cannot be read or is not PEM. */
-export async function readCaCert(path: string): Promise<string> {
+/**
+ * The certificate authorities for `--ca-cert <path>`: the system's roots plus the file's; undefined
+ * (Node's defaults) without it; a usage error when the file cannot be read or is not PEM. node:tls
+ * is loaded only here: importing it up front would cost every start.
+ */
+export async function trustedCas(path: string | undefined): Promise<string[] | undefined> {
+  if (path === undefined) return undefined;
   const text = await readFile(path, 'utf8').catch(() => undefined);
   if (!text?.includes('-----BEGIN CERTIFICATE-----')) {
     throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
   }
-  return text;
+  const { rootCertificates } = await import('node:tls');
+  return [...rootCertificates, text];
 }

@@ -25,6 +25,22 @@ describe('undici, loaded in part', () => {
     ].join('\n');
     expect(runModule(script)).toEqual({ entryPoint: false, agent: true });
   });
+
+  it('loads node:http2 and node:tls only when HTTP/2 is first used', () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      "await import('./dist/rangeget.js');",
+      'const require = createRequire(import.meta.url);',
+      "const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (http2|tls)$/.test(m)).sort();",
+      'const atStart = loaded();',
+      "const path = require.resolve('undici/lib/dispatcher/client-h2.js');",
+      'const standIn = require.cache[path].exports;',
+      // Bogus arguments: the real connectH2 throws on them, after the stand-in has loaded it.
+      'try { standIn({}, {}); } catch {}',
+      'console.log(JSON.stringify({ atStart, afterUse: loaded(), replaced: require(path) !== standIn }));',
+    ].join('\n');
+    expect(runModule(script)).toEqual({ atStart: [], afterUse: ['NativeModule http2', 'NativeModule tls'], replaced: true });
+  });
 });
 
 function runModule(script: string): unknown {

@@ -1,6 +1,5 @@
-import { rootCertificates } from 'node:tls';
 import { ProtocolError } from '../errors.js';
-import { readCaCert } from '../files.js';
+import { trustedCas } from '../files.js';
 import { createDispatcher } from '../http.js';
 import { makePlan } from '../planner.js';
 import { requestHeaders } from '../options.js';
@@ -99,7 +98,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
 async function prepare(options: BenchOptions): Promise<BenchTarget> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const ca = options.caCert === undefined ? undefined : [...rootCertificates, await readCaCert(options.caCert)];
+  const ca = await trustedCas(options.caCert);
   const headers = requestHeaders(options.headers ?? {}, options.userAgent);
   const connection = { timeoutMs, insecure: options.insecure ?? false, ca, proxy: options.proxy };
   const agent = createDispatcher(connection);
