@@ -30,6 +30,8 @@ type ConnectH2 = (...args: unknown[]) => unknown;
  */
 function deferHttp2Client(): void {
   const path = require.resolve('undici/lib/dispatcher/client-h2.js');
+  // Already loaded (the host application uses undici too): nothing left to save.
+  if (require.cache[path]) return;
   let real: ConnectH2 | undefined;
   const standIn = new Module(path);
   standIn.filename = path;

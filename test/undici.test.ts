@@ -41,6 +41,18 @@ describe('undici, loaded in part', () => {
     ].join('\n');
     expect(runModule(script)).toEqual({ atStart: [], afterUse: ['NativeModule http2', 'NativeModule tls'], replaced: true });
   });
+
+  it("leaves undici's HTTP/2 client alone when the host application loaded it first", () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      'const require = createRequire(import.meta.url);',
+      "const path = require.resolve('undici/lib/dispatcher/client-h2.js');",
+      'const real = require(path);',
+      "await import('./dist/index.js');",
+      'console.log(JSON.stringify({ kept: require.cache[path].exports === real }));',
+    ].join('\n');
+    expect(runModule(script)).toEqual({ kept: true });
+  });
 });
 
 function runModule(script: string): unknown {
