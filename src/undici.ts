@@ -33,16 +33,14 @@ function deferHttp2Client(): void {
   // Already loaded (the host application uses undici too): nothing left to save.
   if (require.cache[path]) return;
   let real: ConnectH2 | undefined;
+  const load = (): ConnectH2 => {
+    delete require.cache[path];
+    return require(path) as ConnectH2;
+  };
   const standIn = new Module(path);
   standIn.filename = path;
   standIn.loaded = true;
-  standIn.exports = function connectH2(this: unknown, ...args: unknown[]): unknown {
-    if (real === undefined) {
-      delete require.cache[path];
-      real = require(path) as ConnectH2;
-    }
-    return real.apply(this, args);
-  };
+  standIn.exports = (...args: unknown[]): unknown => (real ??= load())(...args);
   require.cache[path] = standIn;
 }
 
