@@ -43,6 +43,13 @@ export function splitIntoRanges(size: number, connections: number, minSegmentSiz
 }
 
 /**
+ * A steal from a range that its own connection would finish sooner than this gains at most half of
+ * it, and may fetch twice what the server has already sent that connection (on fast or bursty links
+ * much of the rest is in flight): nginx capped at 20 MiB/s sends 2 MiB bursts, 0.1 s of such a range.
+ */
+export const MIN_STEAL_SECONDS = 0.2;
+
+/**
  * Decides which bytes each free connection fetches next. Pure bookkeeping over plain
  * segments: no sockets, no files.
  */
@@ -99,6 +106,7 @@ export class Scheduler {
     const pace = paces.of(victim);
     // A crawler's tail is worth a request of any size: it would hold up the whole download.
     const crawling = pace !== undefined && paces.typical !== undefined && crawls(pace, paces.typical, unreceived(victim));
+    if (pace !== undefined && !crawling && longest < MIN_STEAL_SECONDS) return undefined;
     return this.split(victim, stealShare(pace, paces.typical), crawling ? 1 : this.minSegmentSize);
   }
 

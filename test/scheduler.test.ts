@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, newSegment, pastSlowStart, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
+import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -101,6 +101,16 @@ describe('Scheduler', () => {
     const stolen = scheduler.claim(paces)!;
     expect(stolen.end).toBe(40 * MiB);
     expect(unreceived(stolen) / (8 * MiB)).toBeCloseTo(unreceived(crawler) / (0.8 * MiB), 3);
+  });
+
+  it('does not steal from a range its own connection finishes within MIN_STEAL_SECONDS', () => {
+    const scheduler = new Scheduler(segmentsOf(8 * MiB, 2, MiB), MiB);
+    const [done, running] = [scheduler.claim()!, scheduler.claim()!];
+    done.received = 4 * MiB;
+    // `running` has 4 MiB left: half the floor's time at the first pace, twice it at the second.
+    const [nearEnd, farFromEnd] = [4 * MiB / (MIN_STEAL_SECONDS / 2), 4 * MiB / (MIN_STEAL_SECONDS * 2)];
+    expect(scheduler.claim(pacesOf(new Map([[running, nearEnd]]), nearEnd))).toBeUndefined();
+    expect(scheduler.claim(pacesOf(new Map([[running, farFromEnd]]), farFromEnd))).toMatchObject({ start: 6 * MiB, end: 8 * MiB });
   });
 
   it('splits in half when the victim and the typical pace are both 0 (every other request stalled)', () => {
