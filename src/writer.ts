@@ -26,6 +26,14 @@ const WRITES_IN_FLIGHT = 2;
  * about 0.1 s more. At 16 connections (128 KiB buffers) it also cost peak RSS, so it stops here.
  */
 const INLINE_WRITE_MAX_BYTES = MIN_BUFFER_BYTES;
+/**
+ * Main-thread writes this slow, this many times, say the disk throttles writers (a USB stick, a
+ * network share, the kernel's dirty-page limit): the file's later writes go to the thread pool, so
+ * the event loop and every connection's timeouts do not wait on the disk. A page-cache write of
+ * 64 KiB takes ~50 µs; one in a download can take 10-90 ms here (a fresh extent, reclaim).
+ */
+export const SLOW_INLINE_WRITE_MS = 20;
+const SLOW_INLINE_WRITES = 3;
 /** Chunks per writev, below any system's IOV_MAX (a trickle of tiny chunks must not exceed it). */
 const MAX_CHUNKS_PER_WRITE = 1024;
 
@@ -64,17 +72,23 @@ export class DiscardSink implements ChunkSink {
 /** Called once a write completes, with its error or the bytes it wrote. */
 type WriteDone = (err: Error | null, written: number) => void;
 
-/** Positioned writes into one file: on the main thread for small buffers, else at most WRITES_IN_FLIGHT at a time. */
+/** Positioned writes into one file: on the main thread for small buffers on a fast disk, else at most WRITES_IN_FLIGHT at a time. */
 export class FileWriter {
   private readonly waiting: Array<() => void> = [];
   private inFlight = 0;
   /** Bytes a segment gathers before it writes them. */
   readonly bufferBytes: number;
-  private readonly inline: boolean;
+  /** Writes go on the main thread: small buffers, on a disk that keeps up. */
+  private inline: boolean;
+  private slowWrites = 0;
 
-  constructor(private readonly fd: number, connections: number) {
+  constructor(private readonly fd: number, connections: number, private readonly slowWriteMs = SLOW_INLINE_WRITE_MS) {
     this.bufferBytes = bufferBytesFor(connections);
     this.inline = this.bufferBytes <= INLINE_WRITE_MAX_BYTES;
+  }
+
+  get onMainThread(): boolean {
+    return this.inline;
   }
 
   /** Writes `chunks`, one after another, from `position`; `done` is always called later, never from within. */
@@ -94,11 +108,13 @@ export class FileWriter {
   private writeInline(chunks: Buffer[], position: number, done: WriteDone): void {
     let written = 0;
     let error: Error | null = null;
+    const startedAt = performance.now();
     try {
       written = writevSync(this.fd, chunks, position);
     } catch (err) {
       error = err as Error;
     }
+    if (performance.now() - startedAt > this.slowWriteMs && ++this.slowWrites >= SLOW_INLINE_WRITES) this.inline = false;
     queueMicrotask(() => done(error, written));
   }
 

@@ -101,6 +101,25 @@ describe('SegmentWriter', () => {
     await file.close();
   });
 
+  it('moves writes off the main thread after a few slow writes, and still writes every byte', async () => {
+    const path = join(tempDir(), 'slow.part');
+    const file = await open(path, 'w+');
+    // Any write is slower than -1 ms: this one stands for a disk that throttles.
+    const slowDisk = new FileWriter(file.fd, 64, -1);
+    const segment = newSegment({ start: 0, end: 4 * slowDisk.bufferBytes });
+    const writer = new SegmentWriter(slowDisk, segment, () => {});
+    const data = randomBytes(segment.end);
+    const onMainThread: boolean[] = [];
+    for (let at = 0; at < data.length; at += slowDisk.bufferBytes) {
+      onMainThread.push(slowDisk.onMainThread);
+      writer.push(data.subarray(at, at + slowDisk.bufferBytes));
+      await writer.flush();
+    }
+    expect(onMainThread).toEqual([true, true, true, false]);
+    await file.close();
+    expect((await readFile(path)).equals(data)).toBe(true);
+  });
+
   it.each([1, 64])('wakes a connection paused for a write that failed, with the error, and refuses more bytes (%i connections)', async (connections) => {
     const file = await open(join(tempDir(), 'ro.part'), 'w+');
     const readOnly = await open(join(tempDir(), 'ro.part'), 'r');
