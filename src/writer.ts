@@ -32,7 +32,7 @@ const INLINE_WRITE_MAX_BYTES = MIN_BUFFER_BYTES;
  * the event loop and every connection's timeouts do not wait on the disk. A page-cache write of
  * 64 KiB takes ~50 µs; one in a download can take 10-90 ms here (a fresh extent, reclaim).
  */
-export const SLOW_INLINE_WRITE_MS = 20;
+const SLOW_INLINE_WRITE_MS = 20;
 const SLOW_INLINE_WRITES = 3;
 /** Chunks per writev, below any system's IOV_MAX (a trickle of tiny chunks must not exceed it). */
 const MAX_CHUNKS_PER_WRITE = 1024;
