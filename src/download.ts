@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
 import { Connections, Stopper } from './connections.js';
 import {
@@ -8,7 +8,7 @@ import {
   isSystemError, localIoError,
 } from './errors.js';
 import type { DownloadEvent, EventListener } from './events.js';
-import { checkDirectory, checkFreeSpace, fileSize, openPart, trustedCas } from './files.js';
+import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
 import { createDispatcher, isConnectionRefused, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
@@ -71,7 +71,7 @@ class DownloadRun {
   async run(): Promise<DownloadResult> {
     if (this.signal?.aborted) throw new AbortedError();
     const { dir, output } = this.settings;
-    await checkDirectory(output === undefined ? dir : dirname(resolve(dir, output)));
+    await (output === undefined ? checkDirectory(dir) : checkOutputPath(resolve(dir, output)));
     const plan = await this.planWithRetries();
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     this.mirrors = await this.planMirrors(plan);
@@ -79,7 +79,7 @@ class DownloadRun {
       agent: this.agent, settings: this.settings, signal: this.signal, mirrors: this.mirrors, emit: (e) => this.emit(e),
     });
     const paths = this.paths(plan.fileName);
-    await checkDirectory(dirname(paths.output));
+    await checkOutputPath(paths.output);
     const release = await acquireLock(lockPathFor(paths.part), paths.output);
     try {
       return await this.runLocked(plan, paths);

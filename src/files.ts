@@ -19,6 +19,16 @@ export async function checkDirectory(dir: string): Promise<void> {
   if (!info?.isDirectory()) throw new UsageError(`output directory ${dir} does not exist; create it first`);
 }
 
+/**
+ * Usage error unless `path` can become the output: its directory exists, and it is not a directory
+ * itself (the final rename could not replace one, after the whole download).
+ */
+export async function checkOutputPath(path: string): Promise<void> {
+  await checkDirectory(dirname(path));
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isDirectory()) throw new UsageError(`${path} is a directory; name a file in it with -o, or download into it with -d`);
+}
+
 /** Opens the part file: as it is to resume, else new and sparse at full size. */
 export async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
   try {

@@ -1,8 +1,8 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../src/download.js';
-import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError } from '../src/errors.js';
+import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError, UsageError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
@@ -183,6 +183,24 @@ describe('download', () => {
     expect(await readFile(join(dir, 'out.bin'), 'utf8')).toBe('precious');
     await get(s.url(), { overwrite: true });
     expect(await outputSha()).toBe(sha256(data));
+  });
+});
+
+describe('an output path that is a directory', () => {
+  it('is refused before any request when named with -o', async () => {
+    const s = await serve(testData(1000));
+    await mkdir(join(dir, 'sub'));
+    await expect(get(s.url(), { output: 'sub' })).rejects.toThrow(new UsageError(`${join(dir, 'sub')} is a directory; name a file in it with -o, or download into it with -d`));
+    await expect(get(s.url(), { output: 'sub', overwrite: true })).rejects.toThrow(UsageError);
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('is refused before any byte is fetched when the name comes from the URL', async () => {
+    const s = await serve(testData(1000));
+    await mkdir(join(dir, 'data.bin'));
+    await expect(download({ url: s.url('/data.bin'), dir, overwrite: true })).rejects.toThrow(UsageError);
+    expect(s.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
+    expect(await readdir(dir)).toEqual(['data.bin']);
   });
 });
 
