@@ -16,7 +16,8 @@ export async function fileSize(path: string): Promise<number | undefined> {
 /** Usage error unless `dir` exists: rangeget does not create directories. */
 export async function checkDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`output directory ${dir} does not exist; create it first`);
+  if (!info) throw new UsageError(`output directory ${dir} does not exist; create it first`);
+  if (!info.isDirectory()) throw new UsageError(`output directory ${dir} is a file, not a directory`);
 }
 
 /**

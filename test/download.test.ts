@@ -186,8 +186,16 @@ describe('download', () => {
   });
 });
 
-describe('an output path that is a directory', () => {
-  it('is refused before any request when named with -o', async () => {
+describe('an output path that cannot be written', () => {
+  it('is refused before any request when its directory is a file', async () => {
+    const s = await serve(testData(1000));
+    await writeFile(join(dir, 'notes'), 'x');
+    await expect(get(s.url(), { output: 'notes/out.bin' })).rejects.toThrow(new UsageError(`output directory ${join(dir, 'notes')} is a file, not a directory`));
+    expect(s.requests).toHaveLength(0);
+  });
+
+
+  it('is refused before any request when -o names a directory', async () => {
     const s = await serve(testData(1000));
     await mkdir(join(dir, 'sub'));
     await expect(get(s.url(), { output: 'sub' })).rejects.toThrow(new UsageError(`${join(dir, 'sub')} is a directory; name a file in it with -o, or download into it with -d`));
@@ -195,7 +203,7 @@ describe('an output path that is a directory', () => {
     expect(s.requests).toHaveLength(0);
   });
 
-  it('is refused before any byte is fetched when the name comes from the URL', async () => {
+  it('is refused before any byte is fetched when the name from the URL is a directory', async () => {
     const s = await serve(testData(1000));
     await mkdir(join(dir, 'data.bin'));
     await expect(download({ url: s.url('/data.bin'), dir, overwrite: true })).rejects.toThrow(UsageError);
