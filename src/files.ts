@@ -17,7 +17,7 @@ export async function fileSize(path: string): Promise<number | undefined> {
 export async function checkDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
   if (!info) throw new UsageError(`output directory ${dir} does not exist; create it first`);
-  if (!info.isDirectory()) throw new UsageError(`output directory ${dir} is a file, not a directory`);
+  if (!info.isDirectory()) throw new UsageError(`output directory ${dir} exists but is not a directory`);
 }
 
 /**

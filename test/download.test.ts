@@ -190,7 +190,7 @@ describe('an output path that cannot be written', () => {
   it('is refused before any request when its directory is a file', async () => {
     const s = await serve(testData(1000));
     await writeFile(join(dir, 'notes'), 'x');
-    await expect(get(s.url(), { output: 'notes/out.bin' })).rejects.toThrow(new UsageError(`output directory ${join(dir, 'notes')} is a file, not a directory`));
+    await expect(get(s.url(), { output: 'notes/out.bin' })).rejects.toThrow(new UsageError(`output directory ${join(dir, 'notes')} exists but is not a directory`));
     expect(s.requests).toHaveLength(0);
   });
 
