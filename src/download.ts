@@ -79,7 +79,8 @@ class DownloadRun {
       agent: this.agent, settings: this.settings, signal: this.signal, mirrors: this.mirrors, emit: (e) => this.emit(e),
     });
     const paths = this.paths(plan.fileName);
-    await checkOutputPath(paths.output);
+    // A name from the server or the URL is known only now; one from -o was checked above.
+    if (output === undefined) await checkOutputPath(paths.output);
     const release = await acquireLock(lockPathFor(paths.part), paths.output);
     try {
       return await this.runLocked(plan, paths);

@@ -194,7 +194,6 @@ describe('an output path that cannot be written', () => {
     expect(s.requests).toHaveLength(0);
   });
 
-
   it('is refused before any request when -o names a directory', async () => {
     const s = await serve(testData(1000));
     await mkdir(join(dir, 'sub'));
