@@ -192,10 +192,31 @@ async function runMemory(root: string, dir: string): Promise<void> {
   }
 }
 
+/** Median wall seconds of `node -e 0` over 5 runs, in `env`. */
+function nodeStartSeconds(env: NodeJS.ProcessEnv): number {
+  return median(Array.from({ length: 5 }, () => {
+    const start = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { env });
+    return (performance.now() - start) / 1000;
+  }));
+}
+
+/**
+ * Node 20 parses NODE_EXTRA_CA_CERTS, and its own CA bundle, at every start, TLS or not
+ * (nodejs/node#40524). rangeget's runs pay for it and the peers' do not; say how much.
+ */
+function noteExtraCaCerts(): void {
+  if (!process.env.NODE_EXTRA_CA_CERTS) return;
+  const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+  const [withIt, withoutIt] = [nodeStartSeconds(process.env), nodeStartSeconds(without)];
+  console.log(`note: NODE_EXTRA_CA_CERTS is set; Node starts in ${withIt.toFixed(3)} s with it, ${withoutIt.toFixed(3)} s without (every rangeget run pays the difference)`);
+}
+
 async function main(): Promise<void> {
   if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light');
   if (spawnSync('/usr/bin/time', ['-f', '%e', 'true']).status !== 0) throw new Error('GNU time is not installed: apt-get install time');
   console.log(`tools: ${TOOLS.map((t) => t.name).join(', ')} (others: apt-get install aria2 axel lftp curl)`);
+  noteExtraCaCerts();
   const only = flag('scenario');
   const root = await mkdtemp(join(tmpdir(), 'rangeget-bench-'));
   const dir = await mkdtemp(join(tmpdir(), 'rangeget-bench-out-'));
