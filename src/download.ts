@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
 import { Connections, Stopper } from './connections.js';
 import {
-  AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
+  AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RangegetError, RemoteChangedError, SizeMismatchError,
   isSystemError, localIoError,
 } from './errors.js';
 import type { DownloadEvent, EventListener } from './events.js';
@@ -216,7 +216,12 @@ class DownloadRun {
     } finally {
       await checkpointer.stop().catch(manifestFailed);
     }
-    stopper.throwIfFailed();
+    try {
+      stopper.throwIfFailed();
+    } catch (err) {
+      noteKeptPart(err, paths.part, scheduler.segments);
+      throw err;
+    }
   }
 
   /** One connection, no Range: for servers without ranges or without a known size. Not resumable. */
@@ -246,6 +251,15 @@ type FreshStartSignal = RangeIgnoredError | RemoteChangedError | SizeMismatchErr
 
 function isFreshStartSignal(err: unknown): err is FreshStartSignal {
   return err instanceof RangeIgnoredError || err instanceof RemoteChangedError || err instanceof SizeMismatchError;
+}
+
+/**
+ * Marks a failure that left downloaded bytes behind for a resume. Not an interruption (its message
+ * says so already), nor a fresh-start signal (the next run discards the data).
+ */
+function noteKeptPart(err: unknown, partPath: string, segments: Segment[]): void {
+  if (!(err instanceof RangegetError) || err instanceof AbortedError || isFreshStartSignal(err)) return;
+  if (segments.some((s) => s.written > 0)) err.keptPart = partPath;
 }
 
 function oneShot(segment: Segment): () => Segment | undefined {

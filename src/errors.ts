@@ -16,6 +16,8 @@ export abstract class RangegetError extends Error {
   abstract readonly code: string;
   abstract readonly exitCode: number;
   override readonly name: string = this.constructor.name;
+  /** The part file of a download this failure stopped, which the same command run again continues. */
+  keptPart?: string;
 }
 
 /** Bad command line or options: nothing was downloaded. */

@@ -37,7 +37,7 @@ describe.skipIf(!dir)(`disk full${dir ? '' : ' (skipped: mounting a small tmpfs 
     await writeFile(join(dir!, 'filler'), Buffer.alloc(fs.bavail * fs.bsize - 256 * 1024));
     const failed = await run.done;
     expect(failed.code).toBe(5);
-    expect(failed.stderr).toMatch(/big\.bin\.part.*: no space left on device/);
+    expect(failed.stderr).toMatch(/big\.bin\.part.*: no space left on device; .* kept in .*big\.bin\.part: run the same command again to resume/);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
     const manifestPath = join(dir!, 'big.bin.part.json');
     parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);

@@ -153,10 +153,18 @@ describe('download', () => {
     expect(s.bodyBytesSent).toBeLessThan(data.length + 300 * KiB);
   });
 
-  it('gives up after --retries and keeps the partial download', async () => {
+  it('gives up after --retries and keeps the partial download, naming it for a resume', async () => {
     const s = await serve(testData(MiB), { resetAfter: 10, resets: 100 });
-    await expect(get(s.url(), { connections: 1, retries: 1 })).rejects.toThrow(/ENETWORK|closed|socket|other side/i);
+    const err = await get(s.url(), { connections: 1, retries: 1 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENETWORK', keptPart: join(dir, 'out.bin.part') });
     await expectFiles('out.bin.part', 'out.bin.part.json');
+  });
+
+  it('names no part file when a failure left no bytes behind', async () => {
+    const s = await serve(testData(MiB), { busy: { status: 503, times: 10 } });
+    const err = await get(s.url(), { connections: 1, retries: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503 });
+    expect((err as HttpError).keptPart).toBeUndefined();
   });
 
   it('fails fast on a 404 with the status', async () => {

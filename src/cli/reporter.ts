@@ -88,10 +88,12 @@ export class Reporter {
     }
   }
 
-  error(err: { message: string; code?: string }): void {
+  error(err: { message: string; code?: string; keptPart?: string }): void {
     const message = redact(err.message);
-    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message })}\n`);
-    this.line(`${paint(this.color, '31', 'rangeget:')} ${message}`);
+    const { keptPart } = err;
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message, keptPart })}\n`);
+    const resume = keptPart ? `; the part downloaded so far is kept in ${keptPart}: run the same command again to resume` : '';
+    this.line(`${paint(this.color, '31', 'rangeget:')} ${message}${resume}`);
   }
 
   /** The results table after several downloads: name, size, status, average speed. */

@@ -128,6 +128,19 @@ describe('rangeget CLI', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('names the part file kept after a failure mid-download, in one line and in the JSON event', async () => {
+    server.behaviour = { resetAfter: 100_000, resets: 100 };
+    const failed = await runCli(['--retries', '0', '-n', '1', '-o', 'f', server.url()], dir);
+    expect(failed.code).toBe(3);
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(failed.stderr).toMatch(/; the part downloaded so far is kept in .*f\.part: run the same command again to resume\n$/);
+    const json = await runCli(['--json', '--retries', '0', '-n', '1', '-o', 'f', server.url()], dir);
+    expect(JSON.parse(json.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'error', keptPart: join(dir, 'f.part') });
+    server.behaviour = {};
+    expect((await runCli(['-o', 'f', server.url()], dir)).code).toBe(0);
+    expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data));
+  });
+
   it('exits 4 on a checksum mismatch and leaves no final file', async () => {
     const { code, stderr } = await runCli(['-o', 'f', '--checksum', `sha256=${'0'.repeat(64)}`, server.url()], dir);
     expect(code).toBe(4);
