@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type { FileHandle } from 'node:fs/promises';
+import { rm, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
 import { Connections, Stopper } from './connections.js';
@@ -229,7 +229,14 @@ class DownloadRun {
     await removeManifest(paths.manifest);
     const stopper = new Stopper();
     await this.connections!.run({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths.part, part.fd, stopper, () => {});
-    stopper.throwIfFailed();
+    try {
+      stopper.throwIfFailed();
+    } catch (err) {
+      // A rerun starts from byte 0 and replaces it: leave no part file that looks resumable.
+      await part.close();
+      await rm(paths.part, { force: true });
+      throw err;
+    }
     // A decoded or unknown-length body may be shorter than the space reserved for it.
     await part.truncate(segment.written).then(() => part.datasync()).catch((err: unknown) => { throw localIoError(err, paths.part); });
   }
@@ -253,12 +260,9 @@ function isFreshStartSignal(err: unknown): err is FreshStartSignal {
   return err instanceof RangeIgnoredError || err instanceof RemoteChangedError || err instanceof SizeMismatchError;
 }
 
-/**
- * Marks a failure that left downloaded bytes behind for a resume. Not an interruption (its message
- * says so already), nor a fresh-start signal (the next run discards the data).
- */
+/** Marks a failure that left downloaded bytes behind for a resume; not a fresh-start signal (the next run discards them). */
 function noteKeptPart(err: unknown, partPath: string, segments: Segment[]): void {
-  if (!(err instanceof RangegetError) || err instanceof AbortedError || isFreshStartSignal(err)) return;
+  if (!(err instanceof RangegetError) || isFreshStartSignal(err)) return;
   if (segments.some((s) => s.written > 0)) err.keptPart = partPath;
 }
 

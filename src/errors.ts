@@ -129,12 +129,12 @@ export class LockedError extends RangegetError {
   }
 }
 
-/** Stopped by Ctrl-C, SIGTERM or an AbortSignal; the state on disk is resumable. */
+/** Stopped by Ctrl-C, SIGTERM or an AbortSignal; `keptPart` says whether there is anything to resume. */
 export class AbortedError extends RangegetError {
   readonly code = 'EABORTED';
   readonly exitCode = ExitCode.interrupted;
   constructor() {
-    super('interrupted; run the same command again to resume');
+    super('interrupted');
   }
 }
 

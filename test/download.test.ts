@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../src/download.js';
-import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError, UsageError } from '../src/errors.js';
+import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError, RangegetError, UsageError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
@@ -228,11 +228,21 @@ describe('resume', () => {
       signal: controller.signal,
       onEvent: (e) => e.type === 'progress' && e.bytes >= fraction * size && controller.abort(),
     });
-    await expect(run).rejects.toThrow(/interrupted/);
+    await expect(run).rejects.toMatchObject({ code: 'EABORTED', keptPart: join(dir, 'out.bin.part') });
     await expectFiles('out.bin.part', 'out.bin.part.json');
   }
 
   const SLOW = 256 * KiB;
+
+  it('leaves no part file when a download without ranges (not resumable) is interrupted', async () => {
+    const s = await serve(testData(2 * MiB), { ranges: false, bytesPerSecond: SLOW });
+    const controller = new AbortController();
+    const run = get(s.url(), { signal: controller.signal, onEvent: (e) => e.type === 'progress' && e.bytes > 0 && controller.abort() });
+    const err = await run.catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EABORTED', message: 'interrupted' });
+    expect((err as RangegetError).keptPart).toBeUndefined();
+    await expectFiles();
+  });
 
   it('continues from where it stopped, with a different connection count', async () => {
     const data = testData(4 * MiB);
