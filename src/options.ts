@@ -78,6 +78,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
   if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
     throw new UsageError(`invalid connection count '${connections}': use a whole number from 1 to ${MAX_CONNECTIONS}`);
   }
+  if (options.output === '') throw new UsageError('-o names no file: give it a file name, or leave it out');
   const { url, credentials } = splitCredentials(checkUrl(options.url));
   return {
     url,

@@ -87,8 +87,25 @@ function parser(argv: string[]) {
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
-      throw error instanceof RangegetError ? error : new UsageError(`${message ?? error.message} (see rangeget --help)`);
+      throw error instanceof RangegetError ? error : new UsageError(`${plainYargsMessage(message ?? error.message)} (see rangeget --help)`);
     });
+}
+
+/** yargs names an unknown flag twice (bogus-flag, bogusFlag) and a flag without its dashes: name them as typed. */
+function plainYargsMessage(message: string): string {
+  const flag = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
+  const unknown = /^Unknown arguments?: (.+)$/.exec(message);
+  if (unknown) {
+    const names = unknown[1]!.split(', ');
+    const typed = names.filter((name) => !names.some((other) => other !== name && camelCase(other) === name));
+    return `unknown option${typed.length > 1 ? 's' : ''} ${typed.map(flag).join(', ')}`;
+  }
+  const missing = /^Not enough arguments following: (.+)$/.exec(message);
+  return missing ? `${flag(missing[1]!)} needs a value` : message;
+}
+
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
 /** Turns parsed flags into download options; every value is checked before any network use. */
