@@ -178,20 +178,23 @@ function shareConnections(list: DownloadOptions[], jobs: number): DownloadOption
 
 /**
  * Runs up to `jobs` downloads at once. A failure is reported and the others still finish; the exit
- * code is then the first failure's. Interrupts stop all. Several downloads end with a results table.
+ * code is then the first failure's. An interrupt stops all, each running one saying what it keeps,
+ * and the queued ones do not start. Several downloads end with a results table.
  */
 async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortSignal, reporter: Reporter): Promise<number> {
   const limit = pLimit(jobs);
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
+    if (signal.aborted) return { url: options.url, error: new AbortedError() };
     try {
       const result = await download({ ...options, signal, onEvent: reporter.listener(`${options.url} ${options.output ?? ''}`) });
       return { url: options.url, result };
     } catch (err) {
-      if (!(err instanceof RangegetError) || err instanceof AbortedError) throw err;
+      if (!(err instanceof RangegetError)) throw err;
       reporter.error(err);
       return { url: options.url, error: err };
     }
   })));
+  if (signal.aborted) return ExitCode.interrupted;
   if (list.length > 1) reporter.summary(outcomes);
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
 }

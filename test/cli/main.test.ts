@@ -174,6 +174,23 @@ describe('rangeget CLI', () => {
     expect(stderr).toMatch(/^http:\/\/127\.0\.0\.1:1\/three\.bin +- +failed \(ENETWORK\)/m);
   });
 
+  it('on an interrupt, names the part each running download keeps and starts no queued one', async () => {
+    server.behaviour = { bytesPerSecond: 256 * 1024 };
+    await writeFile(join(dir, 'list.txt'), ['a.bin', 'b.bin', 'c.bin'].map((name) => `${server.url(`/${name}`)}\n`).join(''));
+    const run = startCli(['-i', 'list.txt', '-j', '2', '-n', '2'], dir);
+    await waitFor(() => readdir(dir).then((names) => names.includes('a.bin.part.json') && names.includes('b.bin.part.json')));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill('SIGINT');
+    const { code, stderr } = await run.done;
+    expect(code).toBe(130);
+    const lines = stderr.trim().split('\n').sort();
+    expect(lines).toEqual([
+      expect.stringMatching(/^rangeget: interrupted; the part downloaded so far is kept in .*a\.bin\.part: run the same command again to resume$/),
+      expect.stringMatching(/^rangeget: interrupted; the part downloaded so far is kept in .*b\.bin\.part: run the same command again to resume$/),
+    ]);
+    expect((await readdir(dir)).filter((name) => name.startsWith('c'))).toEqual([]);
+  });
+
   it("reads the list from standard input with '-i -'", async () => {
     const { code } = await runCli(['-q', '-i', '-'], dir, { input: `${server.url('/in.bin')}\n` });
     expect(code).toBe(0);
