@@ -22,6 +22,8 @@ export interface ReporterOptions {
   color?: boolean;
   stderr?: NodeJS.WriteStream;
   stdout?: NodeJS.WritableStream;
+  /** Off a terminal, how often a download's progress line is printed (default 5 s). */
+  plainIntervalMs?: number;
 }
 
 type Timed = DownloadEvent & { time: string };
@@ -50,12 +52,14 @@ export class Reporter {
   private readonly stdout: NodeJS.WritableStream;
   private readonly verbose: boolean;
   private readonly color: boolean;
+  private readonly plainIntervalMs: number;
 
   constructor(private readonly mode: Mode, options: ReporterOptions = {}) {
     this.stderr = options.stderr ?? process.stderr;
     this.stdout = options.stdout ?? process.stdout;
     this.verbose = options.verbose ?? false;
     this.color = options.color ?? colorWanted(this.stderr);
+    this.plainIntervalMs = options.plainIntervalMs ?? PLAIN_INTERVAL_MS;
     if (mode === 'tty') this.stderr.on('resize', () => this.draw(true));
   }
 
@@ -75,6 +79,8 @@ export class Reporter {
       case 'start':
         if (event.resumedBytes > 0) this.line(`rangeget: resuming ${event.path} with ${formatBytes(event.resumedBytes)} already on disk`);
         if (this.mode === 'tty') this.live.set(key, new LiveDownload(event.path));
+        // The first plain line comes one interval in, when the speed and ETA mean something.
+        this.lastPlain.set(key, performance.now());
         return this.draw(true);
       case 'progress':
         return this.progress(key, event);
@@ -116,7 +122,7 @@ export class Reporter {
       this.live.get(key)?.update(event, now);
       return this.draw(false);
     }
-    if (now - (this.lastPlain.get(key) ?? 0) < PLAIN_INTERVAL_MS) return;
+    if (now - (this.lastPlain.get(key) ?? 0) < this.plainIntervalMs) return;
     this.lastPlain.set(key, now);
     const { percent, size, speed, eta } = progressFigures(event);
     this.stderr.write(`${[percent, size, speed, eta, `${event.connections} conn`].filter(Boolean).join('  ')}\n`);
