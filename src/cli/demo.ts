@@ -26,7 +26,7 @@ export async function runDemo(reporter: Reporter, signal: AbortSignal, print = (
     const seconds: number[] = [];
     for (const connections of [1, 8]) {
       const result = await download({
-        url: `${server.url}/demo.bin`, dir, output: `demo-${connections}.bin`, connections, signal, onEvent: reporter.listener(`demo-${connections}`),
+        url: `${server.url}/demo.bin`, dir, output: `demo-${connections}.bin`, connections, signal, onEvent: reporter.listener(`${server.url}/demo.bin`, `demo-${connections}.bin`),
       });
       seconds.push(result.seconds);
       if ((await hashFile(result.path, 'sha256')) !== sha256) {

@@ -186,11 +186,11 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
     if (signal.aborted) return { url: options.url, error: new AbortedError() };
     try {
-      const result = await download({ ...options, signal, onEvent: reporter.listener(`${options.url} ${options.output ?? ''}`) });
+      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output) });
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError)) throw err;
-      reporter.error(err);
+      reporter.error(err, options.url, options.output);
       return { url: options.url, error: err };
     }
   })));

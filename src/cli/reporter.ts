@@ -31,6 +31,10 @@ type Timed = DownloadEvent & { time: string };
 const PLAIN_INTERVAL_MS = 5000;
 const REDRAW_INTERVAL_MS = 100;
 
+function downloadKey(url: string, output: string | undefined): string {
+  return `${url} ${output ?? ''}`;
+}
+
 /** FORCE_COLOR wins (0 turns colour off), then NO_COLOR, then whether the stream is a terminal. */
 export function colorWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0';
@@ -46,6 +50,8 @@ export function colorWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv 
 export class Reporter {
   private readonly live = new Map<string, LiveDownload>();
   private readonly lastPlain = new Map<string, number>();
+  /** Each download's output path, from its start event on (--json). */
+  private readonly paths = new Map<string, string>();
   private drawnLines = 0;
   private lastDraw = 0;
   private readonly stderr: NodeJS.WriteStream;
@@ -63,17 +69,14 @@ export class Reporter {
     if (mode === 'tty') this.stderr.on('resize', () => this.draw(true));
   }
 
-  /** The listener for one download's events; `key` tells concurrent downloads apart. */
-  listener(key: string): (event: Timed) => void {
-    return (event) => this.event(key, event);
+  /** The listener for one download's events; its URL and output name tell concurrent downloads apart. */
+  listener(url: string, output?: string): (event: Timed) => void {
+    const key = downloadKey(url, output);
+    return (event) => this.event(key, redact(url), event);
   }
 
-  event(key: string, event: Timed): void {
-    if (this.mode === 'json') {
-      const { segments: _omitted, ...rest } = event as Timed & { segments?: unknown };
-      this.stdout.write(`${JSON.stringify(event.type === 'progress' ? rest : event)}\n`);
-      return;
-    }
+  private event(key: string, url: string, event: Timed): void {
+    if (this.mode === 'json') return this.json(key, url, event);
     if (this.mode === 'quiet') return;
     switch (event.type) {
       case 'start':
@@ -94,10 +97,21 @@ export class Reporter {
     }
   }
 
-  error(err: { message: string; code?: string; keptPart?: string }): void {
+  /** One NDJSON line per event, each naming its download: the URL, and the path once known. */
+  private json(key: string, url: string, event: Timed): void {
+    if (event.type === 'start') this.paths.set(key, event.path);
+    const { segments: _omitted, ...rest } = event as Timed & { segments?: unknown };
+    this.stdout.write(`${JSON.stringify({ ...(event.type === 'progress' ? rest : event), url, path: this.paths.get(key) })}\n`);
+  }
+
+  /** Reports a failure, of the download at `url` (and `output`) when it stopped one. */
+  error(err: { message: string; code?: string; keptPart?: string }, url?: string, output?: string): void {
     const message = redact(err.message);
     const { keptPart } = err;
-    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message, keptPart })}\n`);
+    if (this.mode === 'json') {
+      const source = url === undefined ? {} : { url: redact(url), path: this.paths.get(downloadKey(url, output)) };
+      this.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), code: err.code, message, keptPart, ...source })}\n`);
+    }
     const resume = keptPart ? `; the part downloaded so far is kept in ${keptPart}: run the same command again to resume` : '';
     this.line(`${paint(this.color, '31', 'rangeget:')} ${message}${resume}`);
   }

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { HttpError } from '../../src/errors.js';
 import { Reporter } from '../../src/cli/reporter.js';
 import type { DownloadEvent } from '../../src/events.js';
 
@@ -13,7 +14,7 @@ describe('Reporter off a terminal', () => {
     const stderr = new PassThrough();
     let text = '';
     stderr.on('data', (chunk: Buffer) => (text += chunk));
-    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream, plainIntervalMs: 100 }).listener('f');
+    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream, plainIntervalMs: 100 }).listener('http://x/f');
     listener({ ...start, time });
     listener({ ...progress(10, 0), time });
     expect(text).toBe('');
@@ -21,5 +22,33 @@ describe('Reporter off a terminal', () => {
     listener({ ...progress(500, 250), time });
     listener({ ...progress(600, 250), time });
     expect(text).toBe('50.0%  500 B/1000 B  250 B/s  ETA 00:02  2 conn\n');
+  });
+});
+
+describe('Reporter with --json', () => {
+  it('names the download of every line: its URL (without a password), and its path once known', () => {
+    const stdout = new PassThrough();
+    let text = '';
+    stdout.on('data', (chunk: Buffer) => (text += chunk));
+    const reporter = new Reporter('json', { stdout });
+    const a = reporter.listener('http://u:secret@x/a', 'a.bin');
+    const b = reporter.listener('http://x/b');
+    a({ type: 'notice', message: 'HEAD refused', time });
+    a({ ...start, path: '/tmp/a.bin', time });
+    b({ ...start, path: '/tmp/b', time });
+    b({ ...progress(10, 5), time });
+    a({ ...progress(20, 5), time });
+    reporter.error(new HttpError(404, 'http://x/b'), 'http://x/b');
+    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((l) => [l.type, l.url, l.path])).toEqual([
+      ['notice', 'http://u:***@x/a', undefined],
+      ['start', 'http://u:***@x/a', '/tmp/a.bin'],
+      ['start', 'http://x/b', '/tmp/b'],
+      ['progress', 'http://x/b', '/tmp/b'],
+      ['progress', 'http://u:***@x/a', '/tmp/a.bin'],
+      ['error', 'http://x/b', '/tmp/b'],
+    ]);
+    expect(lines[3]).not.toHaveProperty('segments');
+    expect(text).not.toMatch(/secret/);
   });
 });
