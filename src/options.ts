@@ -148,8 +148,9 @@ function withBasicAuth(headers: Headers, credentials: string | undefined): Heade
 }
 
 export function parseChecksum(text: string): Checksum {
-  const [name = '', hex = ''] = text.split('=', 2);
-  const algorithm = name.toLowerCase() as ChecksumAlgorithm;
+  // Also as aria2 (sha-256=HEX) and digests (sha256:HEX) write it.
+  const [, name = '', hex = ''] = /^([^=:]*)[=:](.*)$/.exec(text) ?? [];
+  const algorithm = name.toLowerCase().replace('-', '') as ChecksumAlgorithm;
   const length = CHECKSUM_ALGORITHMS[algorithm];
   if (!length || !new RegExp(`^[0-9a-fA-F]{${length}}$`).test(hex)) {
     throw new UsageError(`invalid checksum '${text}': use ALGO=HEX with ALGO one of ${Object.keys(CHECKSUM_ALGORITHMS).join(', ')}`);

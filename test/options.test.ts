@@ -25,8 +25,11 @@ describe('parseChecksum', () => {
   it('accepts each algorithm with a digest of the right length', () => {
     expect(parseChecksum(`SHA256=${'A'.repeat(64)}`)).toEqual({ algorithm: 'sha256', expected: 'a'.repeat(64) });
     expect(parseChecksum(`md5=${'0'.repeat(32)}`).algorithm).toBe('md5');
+    expect(parseChecksum(`sha-512=${'0'.repeat(128)}`).algorithm).toBe('sha512');
+    expect(parseChecksum(`sha1:${'0'.repeat(40)}`).algorithm).toBe('sha1');
     expect(() => parseChecksum(`crc32=${'0'.repeat(8)}`)).toThrow(UsageError);
     expect(() => parseChecksum(`sha1=${'g'.repeat(40)}`)).toThrow(UsageError);
+    expect(() => parseChecksum('0'.repeat(64))).toThrow(UsageError);
   });
 });
 
