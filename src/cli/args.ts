@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
-import { DEFAULT_TIMEOUT_MS } from '../options.js';
+import { DEFAULT_TIMEOUT_MS, type DownloadOptions } from '../options.js';
 
 /** Options of every command that talks to a server. */
 export function networkOptions<T>(y: Argv<T>) {
@@ -33,4 +33,18 @@ export function parseHeaders(lines: string[]): Record<string, string> {
     headers[line.slice(0, colon)] = line.slice(colon + 1);
   }
   return headers;
+}
+
+/**
+ * With several downloads at once (`-j`), they share `-n` and `--limit-rate`: each gets an equal
+ * part of them, so the totals hold whatever the list.
+ */
+export function shareBudget(list: DownloadOptions[], jobs: number): DownloadOptions[] {
+  const running = Math.min(jobs, list.length);
+  const share = (total: number) => Math.max(1, Math.floor(total / running));
+  return list.map((options) => ({
+    ...options,
+    connections: share(options.connections!),
+    ...(options.limitRate === undefined ? {} : { limitRate: share(options.limitRate) }),
+  }));
 }

@@ -5,7 +5,7 @@ import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js'
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
-import { integer, networkOptions, parseHeaders } from './args.js';
+import { integer, networkOptions, parseHeaders, shareBudget } from './args.js';
 import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
 import { readInputFile, type InputEntry } from './input-file.js';
 import { runDemo } from './demo.js';
@@ -158,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const jobs = integer(args.jobs, 'job count', 1, 64);
     const list = entries.map((entry) => ({ ...toOptions(args, entry.url), ...(entry.output ? { output: entry.output } : {}) }));
-    const shared = list.length > 1 ? shareConnections(list, jobs) : list;
+    const shared = list.length > 1 ? shareBudget(list, jobs) : list;
     return await withInterruptSignal((signal) => downloadAll(shared, jobs, signal, reporter));
   } catch (err) {
     if (err instanceof RangegetError) {
@@ -168,12 +168,6 @@ export async function main(argv: string[]): Promise<number> {
     reporter.error({ message: `internal error: ${(err as Error)?.stack ?? String(err)}` });
     return ExitCode.internal;
   }
-}
-
-/** With several downloads at once, they share the -n budget: each gets an equal part of it. */
-function shareConnections(list: DownloadOptions[], jobs: number): DownloadOptions[] {
-  const running = Math.min(jobs, list.length);
-  return list.map((options) => ({ ...options, connections: Math.max(1, Math.floor(options.connections! / running)) }));
 }
 
 /**
