@@ -1,4 +1,5 @@
 /** Local file checks and the part file. */
+import type { Stats } from 'node:fs';
 import { open, readFile, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
@@ -22,12 +23,23 @@ export async function checkDirectory(dir: string): Promise<void> {
 
 /**
  * Usage error unless `path` can become the output: its directory exists, and it is not a directory
- * itself (the final rename could not replace one, after the whole download).
+ * (the final rename could not replace one, after the whole download) nor any other kind of file
+ * but a regular one: the rename would replace /dev/null itself.
  */
 export async function checkOutputPath(path: string): Promise<void> {
   await checkDirectory(dirname(path));
   const info = await stat(path).catch(() => undefined);
   if (info?.isDirectory()) throw new UsageError(`${path} is a directory; name a file in it with -o, or download into it with -d`);
+  if (info && !info.isFile()) {
+    throw new UsageError(`${path} is ${specialKind(info)}, which the finished download would replace; name a regular file with -o (rangeget bench measures a server without saving)`);
+  }
+}
+
+function specialKind(info: Stats): string {
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isFIFO()) return 'a named pipe';
+  return info.isSocket() ? 'a socket' : 'not a regular file';
 }
 
 /** Opens the part file: as it is to resume, else new and sparse at full size. */

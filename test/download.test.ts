@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../src/download.js';
@@ -207,6 +208,17 @@ describe('an output path that cannot be written', () => {
     await mkdir(join(dir, 'sub'));
     await expect(get(s.url(), { output: 'sub' })).rejects.toThrow(new UsageError(`${join(dir, 'sub')} is a directory; name a file in it with -o, or download into it with -d`));
     await expect(get(s.url(), { output: 'sub', overwrite: true })).rejects.toThrow(UsageError);
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('is refused, and left as it is, when -o names a named pipe (or /dev/null), even with --overwrite', async () => {
+    const s = await serve(testData(1000));
+    const fifo = join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const refusal = new UsageError(`${fifo} is a named pipe, which the finished download would replace; name a regular file with -o (rangeget bench measures a server without saving)`);
+    await expect(get(s.url(), { output: 'pipe' })).rejects.toThrow(refusal);
+    await expect(get(s.url(), { output: 'pipe', overwrite: true })).rejects.toThrow(refusal);
+    expect((await stat(fifo)).isFIFO()).toBe(true);
     expect(s.requests).toHaveLength(0);
   });
 
