@@ -148,6 +148,7 @@ export function localIoError(cause: unknown, path: string): LocalIoError {
   const err = cause as NodeJS.ErrnoException;
   const what = err?.code === 'ENOSPC' ? 'no space left on device'
     : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied'
+    : err?.code === 'ELOOP' ? 'a symbolic link, which rangeget does not write through; remove it'
     : err?.message ?? String(cause);
-  return new LocalIoError(`${path}: ${what}`, { cause });
+  return new LocalIoError(`${err?.path ?? path}: ${what}`, { cause });
 }

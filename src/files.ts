@@ -1,9 +1,15 @@
 /** Local file checks and the part file. */
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, readFile, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
 import { formatBytes } from './size.js';
+
+/**
+ * Opening with this fails on a symbolic link: one planted where rangeget writes (a shared directory
+ * such as /tmp) must not send its bytes into another file. 0 where the OS has no such flag.
+ */
+export const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
 
 /** The size of the file at `path`, or undefined when there is none. */
 export async function fileSize(path: string): Promise<number | undefined> {
@@ -45,9 +51,10 @@ function specialKind(info: Stats): string {
 /** Opens the part file: as it is to resume, else new and sparse at full size. */
 export async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
   try {
-    if (resume) return await open(path, 'r+');
+    if (resume) return await open(path, constants.O_RDWR | NO_FOLLOW);
     await rm(path, { force: true });
-    const handle = await open(path, 'w');
+    // Exclusive: anything put there since the rm is an error, not a file to write through.
+    const handle = await open(path, 'wx');
     if (size) await handle.truncate(size);
     return handle;
   } catch (err) {

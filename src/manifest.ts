@@ -1,6 +1,8 @@
+import { constants } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ManifestError } from './errors.js';
+import { NO_FOLLOW } from './files.js';
 import { newSegment, type Segment } from './scheduler.js';
 
 export const MANIFEST_FORMAT = 'rangeget-manifest';
@@ -116,7 +118,7 @@ export async function readManifest(path: string): Promise<Manifest | undefined> 
  */
 export async function writeFileAtomically(path: string, text: string, durable: boolean): Promise<void> {
   const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
+  const file = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | NO_FOLLOW);
   try {
     await file.writeFile(text);
     if (durable) await file.sync();

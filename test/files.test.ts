@@ -1,0 +1,44 @@
+import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalIoError } from '../src/errors.js';
+import { openPart } from '../src/files.js';
+import { writeFileAtomically } from '../src/manifest.js';
+import { useTempDir } from './support/temp-dir.js';
+
+const tempDir = useTempDir();
+
+/** A file a symlink planted in a shared directory would point rangeget's writes at. */
+async function victim(): Promise<string> {
+  const path = join(tempDir(), 'victim');
+  await writeFile(path, 'precious');
+  return path;
+}
+
+describe('files rangeget writes never follow a planted symbolic link', () => {
+  it('a part file to resume', async () => {
+    const part = join(tempDir(), 'f.part');
+    await symlink(await victim(), part);
+    const err = await openPart(part, 10, true).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalIoError);
+    expect((err as Error).message).toBe(`${part}: a symbolic link, which rangeget does not write through; remove it`);
+    expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
+  });
+
+  it('a new part file (the link is removed, not written through)', async () => {
+    const part = join(tempDir(), 'f.part');
+    await symlink(await victim(), part);
+    const handle = await openPart(part, 10, false);
+    await handle.write('new bytes!', 0);
+    await handle.close();
+    expect(await readFile(part, 'utf8')).toBe('new bytes!');
+    expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
+  });
+
+  it("the manifest's temporary file", async () => {
+    const manifest = join(tempDir(), 'f.part.json');
+    await symlink(await victim(), `${manifest}.tmp`);
+    await expect(writeFileAtomically(manifest, '{}', false)).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
+  });
+});
