@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { formatCsv, formatTable } from '../bench/format.js';
 import { renderSvg } from '../bench/svg.js';
 import { DEFAULT_SWEEP, runBench, type BenchReport } from '../bench/sweep.js';
 import { ExitCode, UsageError, localIoError } from '../errors.js';
+import { checkDirectory } from '../files.js';
 import { listenLocal, serveFile, type LocalServer } from '../local-server.js';
 import { Pacer } from '../pacer.js';
 import { MAX_CONNECTIONS } from '../options.js';
@@ -61,6 +63,7 @@ export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Pro
   const bytes = args.bytes === undefined ? undefined : parseSize(args.bytes, 'byte count');
   const durationSeconds = args.duration === undefined ? undefined : integer(args.duration, 'duration', 1, 3600);
   const repeat = integer(args.repeat, 'repeat count', 1, 100);
+  if (args.svg) await checkSvgPath(args.svg);
   const live = process.stderr.isTTY && !args.quiet && !args.json && !args.csv;
   const server = args.url === undefined ? await startBuiltIn(args.quiet) : undefined;
   try {
@@ -86,6 +89,12 @@ async function startBuiltIn(quiet: boolean): Promise<LocalServer> {
     process.stderr.write(`bench: no URL given, measuring the built-in local server (${formatBytes(BUILT_IN.perConnection)}/s per connection, ${formatBytes(BUILT_IN.total)}/s in all)\n`);
   }
   return listenLocal((req, res) => serveFile(req, res, { data, etag: '"built-in"' }, { bytesPerSecond: BUILT_IN.perConnection, total }));
+}
+
+/** A --svg path that cannot be written fails now, not after the whole sweep. */
+async function checkSvgPath(path: string): Promise<void> {
+  await checkDirectory(dirname(resolve(path)));
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new UsageError(`--svg ${path} is a directory; name a file`);
 }
 
 async function writeSvg(path: string, report: BenchReport): Promise<void> {

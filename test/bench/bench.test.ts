@@ -104,6 +104,17 @@ describe('rangeget bench output', () => {
     expect(within(result!.throughput, 2 * MiB, 0.15)).toBe(true);
   });
 
+  it('refuses an --svg path it could not write before measuring anything', async () => {
+    const before = server.requests.length;
+    const missing = await runCli(['bench', server.url(), '-n', '1', '--svg', join(dir(), 'no', 'x.svg')], dir());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/output directory .*no does not exist; create it first/);
+    const directory = await runCli(['bench', server.url(), '-n', '1', '--svg', dir()], dir());
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toMatch(/--svg .* is a directory; name a file/);
+    expect(server.requests.length).toBe(before);
+  });
+
   it('rejects a bad connection list with a usage error', async () => {
     const { code, stderr } = await runCli(['bench', server.url(), '-n', '1,0'], dir());
     expect(code).toBe(2);
