@@ -125,7 +125,9 @@ export class LockedError extends RangegetError {
   readonly code = 'ELOCKED';
   readonly exitCode = ExitCode.localIo;
   constructor(readonly path: string, readonly pid: number | undefined) {
-    super(`another rangeget${pid ? ` (pid ${pid})` : ''} is downloading to ${path}; wait for it to finish or stop it`);
+    super(pid === process.pid
+      ? `another download in this process is writing to ${path}; give each download its own output name or directory`
+      : `another rangeget${pid ? ` (pid ${pid})` : ''} is downloading to ${path}; wait for it to finish or stop it`);
   }
 }
 

@@ -15,15 +15,34 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The locks this process holds: a lock file with our own pid is ours only if it is here. */
+const held = new Set<string>();
+
 /**
- * Takes the lock for one output, or throws LockedError naming the live owner. A lock left by a
- * dead process (kill -9, power cut) is taken over. Resolves to the function that releases it.
+ * Takes the lock for one output, or throws LockedError naming the live owner, this process
+ * included (two downloads of one run to the same name). A lock left by a dead process (kill -9,
+ * power cut; in a container, maybe one with our pid) is taken over. Resolves to the release.
  */
 export async function acquireLock(lockPath: string, outputPath: string): Promise<() => Promise<void>> {
+  if (held.has(lockPath)) throw new LockedError(outputPath, process.pid);
+  held.add(lockPath);
+  try {
+    await createLockFile(lockPath, outputPath);
+  } catch (err) {
+    held.delete(lockPath);
+    throw err;
+  }
+  return async () => {
+    await rm(lockPath, { force: true });
+    held.delete(lockPath);
+  };
+}
+
+async function createLockFile(lockPath: string, outputPath: string): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(lockPath, `${process.pid}\n`, { flag: 'wx' });
-      return () => rm(lockPath, { force: true });
+      return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw localIoError(err, lockPath);
     }

@@ -184,6 +184,18 @@ describe('download', () => {
     await expectFiles('out.bin', 'bad.bin.part', 'bad.bin.part.json');
   });
 
+  it('lets only one of two downloads in one process write to the same output', async () => {
+    const files = [testData(2 * MiB), testData(2 * MiB + 1)];
+    const servers = await Promise.all(files.map((data) => serve(data, { bytesPerSecond: 4 * MiB })));
+    const outcomes = await Promise.allSettled(servers.map((s) => get(s.url())));
+    const winner = outcomes.findIndex((o) => o.status === 'fulfilled');
+    expect(outcomes[1 - winner]).toMatchObject({
+      status: 'rejected', reason: { code: 'ELOCKED', message: expect.stringMatching(/another download in this process is writing to/) },
+    });
+    expect(await outputSha()).toBe(sha256(files[winner]!));
+    await expectFiles('out.bin');
+  });
+
   it('never overwrites an existing file unless asked', async () => {
     const data = testData(1000);
     const s = await serve(data);
