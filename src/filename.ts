@@ -4,15 +4,19 @@ export const DEFAULT_FILE_NAME = 'download';
 
 const RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
 
+/** Marks that reorder text: a server's 'invoice\u202Efdp.exe' shows as 'invoiceexe.pdf'. */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 /**
  * Makes a name from a server or URL safe to use as a file in the output directory:
- * base name only, no control characters, no leading dots, no Windows reserved names.
- * Returns undefined when nothing usable is left.
+ * base name only, no control or text-direction characters, no leading dots, no Windows reserved
+ * names. Returns undefined when nothing usable is left.
  */
 export function sanitizeFileName(raw: string): string | undefined {
   const base = raw.split(/[/\\]/).pop() ?? '';
   const cleaned = base
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
+    .replace(BIDI_CONTROLS, '')
     .replace(/[<>:"|?*]/g, '_')
     .trim()
     .replace(/^\.+/, '')
@@ -22,10 +26,11 @@ export function sanitizeFileName(raw: string): string | undefined {
   return truncateUtf8(safe, 255);
 }
 
+/** Cuts whole characters (never half a surrogate pair) until the name fits in `maxBytes` of UTF-8. */
 function truncateUtf8(name: string, maxBytes: number): string {
-  let out = name;
-  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
-  return out;
+  const chars = Array.from(name);
+  while (Buffer.byteLength(chars.join('')) > maxBytes) chars.pop();
+  return chars.join('');
 }
 
 /** The file name a Content-Disposition header suggests, sanitised; undefined if none. */

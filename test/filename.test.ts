@@ -12,6 +12,8 @@ describe('sanitizeFileName', () => {
     ['CON', '_CON'],
     ['nul.txt', '_nul.txt'],
     ['what?.zip', 'what_.zip'],
+    ['invoice\u202efdp.exe', 'invoicefdp.exe'],
+    ['a\u2066b\u2069\u200f.txt', 'ab.txt'],
   ])('%j → %j', (raw, safe) => {
     expect(sanitizeFileName(raw)).toBe(safe);
   });
@@ -20,8 +22,11 @@ describe('sanitizeFileName', () => {
     expect(sanitizeFileName(raw)).toBeUndefined();
   });
 
-  it('caps the name at 255 bytes', () => {
+  it('caps the name at 255 bytes, cutting whole characters', () => {
     expect(Buffer.byteLength(sanitizeFileName('é'.repeat(300))!)).toBeLessThanOrEqual(255);
+    const emoji = sanitizeFileName('😀'.repeat(100))!;
+    expect(Buffer.byteLength(emoji)).toBe(252);
+    expect(Buffer.from(emoji).toString()).toBe(emoji);
   });
 });
 
