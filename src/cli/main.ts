@@ -140,6 +140,8 @@ function outputMode(args: CliArgs): Mode {
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that goes away (`rangeget --json URL | head -1`) costs its lines, not the download.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   let reporter = new Reporter('plain');
   try {
     const args = (await parser(argv).parseAsync()) as unknown as CliArgs & {

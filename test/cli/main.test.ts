@@ -67,6 +67,16 @@ describe('rangeget CLI', () => {
     expect(failed.stderr).toMatch(/HTTP 404 for http:\/\/127\.0\.0\.1/);
   });
 
+  it('finishes the download when the reader of its output goes away (| head -1)', async () => {
+    server.behaviour = { bytesPerSecond: 2 * MiB };
+    const run = startCli(['--json', '-o', 'f', server.url()], dir);
+    run.child.stdout!.once('data', () => run.child.stdout!.destroy());
+    const { code, stderr } = await run.done;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data));
+  });
+
   it('takes defaults from RANGEGET_* variables and prints a completion script', async () => {
     const { stdout } = await runCli(['--json', '-o', 'e.bin', server.url()], dir, { env: { RANGEGET_CONNECTIONS: '3' } });
     expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ type: 'start', connections: 3 });
