@@ -232,9 +232,9 @@ class DownloadRun {
     try {
       stopper.throwIfFailed();
     } catch (err) {
-      // A rerun starts from byte 0 and replaces it: leave no part file that looks resumable.
-      await part.close();
-      await rm(paths.part, { force: true });
+      // A rerun starts from byte 0 and replaces it: leave no part file that looks resumable (best
+      // effort; the failure to report is `err`).
+      await part.close().then(() => rm(paths.part, { force: true })).catch(() => {});
       throw err;
     }
     // A decoded or unknown-length body may be shorter than the space reserved for it.
