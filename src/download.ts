@@ -7,7 +7,7 @@ import {
   AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RangegetError, RemoteChangedError, SizeMismatchError,
   isSystemError, localIoError,
 } from './errors.js';
-import type { DownloadEvent, EventListener } from './events.js';
+import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
 import { createDispatcher, isConnectionRefused, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
@@ -48,8 +48,13 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const settings = resolveSettings(options);
   const ca = await trustedCas(settings.caCert);
   const agent = createDispatcher({ ...settings, ca });
+  const guarded = guardListener(options.onEvent, options.signal);
   try {
-    return await new DownloadRun(settings, agent, options.signal, options.onEvent).run();
+    const result = await new DownloadRun(settings, agent, guarded.signal, guarded.listener).run();
+    if (guarded.failure) throw guarded.failure.error;
+    return result;
+  } catch (err) {
+    throw guarded.failure ? guarded.failure.error : err;
   } finally {
     await agent.destroy();
   }

@@ -39,6 +39,37 @@ export type DownloadEvent =
 
 export type EventListener = (event: DownloadEvent & { time: string }) => void;
 
+/** The caller's listener, made safe to call from rangeget's timers and I/O callbacks. */
+export interface GuardedListener {
+  listener: EventListener | undefined;
+  /** Aborted by the caller's signal, or when the listener throws. */
+  signal: AbortSignal;
+  /** What the listener threw, if it did: what the download rejects with. */
+  failure: { error: unknown } | undefined;
+}
+
+/**
+ * A throwing listener would crash the host process from inside a timer. Instead its exception
+ * stops the download like an abort (the state stays resumable) and becomes the download's error.
+ */
+export function guardListener(listener: EventListener | undefined, signal: AbortSignal | undefined): GuardedListener {
+  const thrown = new AbortController();
+  const guarded: GuardedListener = {
+    listener: undefined,
+    signal: signal ? AbortSignal.any([signal, thrown.signal]) : thrown.signal,
+    failure: undefined,
+  };
+  guarded.listener = listener && ((event) => {
+    try {
+      listener(event);
+    } catch (error) {
+      guarded.failure ??= { error };
+      thrown.abort();
+    }
+  });
+  return guarded;
+}
+
 /** Bytes per second over the last few seconds, from samples of a growing byte count. */
 export class SpeedMeter {
   private samples: Array<[ms: number, bytes: number]> = [];

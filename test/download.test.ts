@@ -207,6 +207,29 @@ describe('download', () => {
   });
 });
 
+describe('an onEvent listener that throws', () => {
+  it('stops the download, which rejects with its error and stays resumable', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: 2 * MiB });
+    const bug = new Error('listener bug');
+    const onEvent = (e: DownloadEvent) => {
+      if (e.type === 'progress') throw bug;
+    };
+    await expect(get(s.url(), { connections: 2, onEvent })).rejects.toBe(bug);
+    await expectFiles('out.bin.part', 'out.bin.part.json');
+    s.behaviour = {};
+    expect(await get(s.url(), { connections: 2 })).toMatchObject({ resumedBytes: expect.any(Number) });
+    expect(await outputSha()).toBe(sha256(data));
+  });
+
+  it('rejects with its error even when thrown at the end, after the file is complete', async () => {
+    const s = await serve(testData(1000));
+    const bug = new Error('done listener bug');
+    await expect(get(s.url(), { onEvent: (e) => { if (e.type === 'done') throw bug; } })).rejects.toBe(bug);
+    await expectFiles('out.bin');
+  });
+});
+
 describe('an output path that cannot be written', () => {
   it('is refused before any request when its directory is a file', async () => {
     const s = await serve(testData(1000));
