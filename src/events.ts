@@ -49,8 +49,9 @@ export interface GuardedListener {
 }
 
 /**
- * A throwing listener would crash the host process from inside a timer. Instead its exception
- * stops the download like an abort (the state stays resumable) and becomes the download's error.
+ * A throwing listener (or an async one that rejects) would crash the host process from inside a
+ * timer. Instead its error stops the download like an abort (the state stays resumable) and
+ * becomes the download's error.
  */
 export function guardListener(listener: EventListener | undefined, signal: AbortSignal | undefined): GuardedListener {
   const thrown = new AbortController();
@@ -59,12 +60,16 @@ export function guardListener(listener: EventListener | undefined, signal: Abort
     signal: signal ? AbortSignal.any([signal, thrown.signal]) : thrown.signal,
     failure: undefined,
   };
+  const fail = (error: unknown) => {
+    guarded.failure ??= { error };
+    thrown.abort();
+  };
   guarded.listener = listener && ((event) => {
     try {
-      listener(event);
+      const returned: unknown = listener(event);
+      if (returned instanceof Promise) returned.catch(fail);
     } catch (error) {
-      guarded.failure ??= { error };
-      thrown.abort();
+      fail(error);
     }
   });
   return guarded;

@@ -222,6 +222,16 @@ describe('an onEvent listener that throws', () => {
     expect(await outputSha()).toBe(sha256(data));
   });
 
+  it('stops the download the same way when it is async and rejects', async () => {
+    const s = await serve(testData(4 * MiB), { bytesPerSecond: 2 * MiB });
+    const bug = new Error('async listener bug');
+    const onEvent = async (e: DownloadEvent) => {
+      if (e.type === 'progress') throw bug;
+    };
+    await expect(get(s.url(), { connections: 2, onEvent })).rejects.toBe(bug);
+    await expectFiles('out.bin.part', 'out.bin.part.json');
+  });
+
   it('rejects with its error even when thrown at the end, after the file is complete', async () => {
     const s = await serve(testData(1000));
     const bug = new Error('done listener bug');
