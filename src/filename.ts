@@ -4,6 +4,9 @@ export const DEFAULT_FILE_NAME = 'download';
 
 const RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
 
+/** File systems allow 255 bytes per name, and the longest sidecar adds `.part.json.tmp`. */
+const MAX_NAME_BYTES = 255 - '.part.json.tmp'.length;
+
 /** Marks that reorder text: a server's 'invoice\u202Efdp.exe' shows as 'invoiceexe.pdf'. */
 const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
@@ -23,7 +26,7 @@ export function sanitizeFileName(raw: string): string | undefined {
     .replace(/[. ]+$/, '');
   if (cleaned === '') return undefined;
   const safe = RESERVED.test(cleaned) ? `_${cleaned}` : cleaned;
-  return truncateUtf8(safe, 255);
+  return truncateUtf8(safe, MAX_NAME_BYTES);
 }
 
 /** Cuts whole characters (never half a surrogate pair) until the name fits in `maxBytes` of UTF-8. */
