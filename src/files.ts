@@ -1,6 +1,7 @@
 /** Local file checks and the part file. */
 import { constants, type Stats } from 'node:fs';
 import { open, readFile, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
 import { formatBytes } from './size.js';
@@ -60,6 +61,12 @@ export async function openPart(path: string, size: number | undefined, resume: b
   } catch (err) {
     throw localIoError(err, path);
   }
+}
+
+/** Why a temporary file or directory (demo, bench --to-disk) could not be made, and what to do. */
+export function tempFileError(err: unknown): LocalIoError {
+  const reason = (err as NodeJS.ErrnoException)?.code ?? String(err);
+  return new LocalIoError(`cannot create a temporary file in ${tmpdir()} (${reason}); point TMPDIR at a writable directory`, { cause: err });
 }
 
 /** Refuses to start when the file system clearly lacks the space still needed. */

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
+import { isSystemError, localIoError } from '../errors.js';
 import { fetchSegment } from '../fetcher.js';
+import { tempFileError } from '../files.js';
 import { createDispatcher, isRetryable, retryDelayMs, type Headers } from '../http.js';
 import { ifRangeValue, type Plan } from '../planner.js';
 import type { ByteRange } from '../range.js';
@@ -59,13 +61,13 @@ export interface RunSample {
 
 /** One measurement: `connections` fresh connections, each reading its own share of the object once. */
 export async function measureRun(target: BenchTarget, options: RunOptions): Promise<RunSample> {
+  const disk = options.toDisk ? await openScratch(options.bytes, options.connections) : undefined;
   const agent = createDispatcher({ ...target, connections: options.connections });
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = options.durationMs === undefined ? undefined : setTimeout(() => stop.abort(), options.durationMs);
-  const disk = options.toDisk ? await openScratch(options.bytes, options.connections) : undefined;
   const started = performance.now();
   const connectMs: number[] = [];
   const onConnected = () => connectMs.push(performance.now() - started);
@@ -82,6 +84,8 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
       connectMs,
       perConnection,
     };
+  } catch (err) {
+    throw disk && isSystemError(err) ? localIoError(err, disk.path) : err;
   } finally {
     unsubscribe('undici:client:connected', onConnected);
     clearTimeout(timer);
@@ -133,9 +137,18 @@ async function fetchShare(
 }
 
 /** A sparse temporary file for --to-disk, removed when closed. */
-async function openScratch(bytes: number, connections: number): Promise<{ file: FileWriter; close(): Promise<void> }> {
+async function openScratch(bytes: number, connections: number): Promise<{ path: string; file: FileWriter; close(): Promise<void> }> {
   const path = join(tmpdir(), `rangeget-bench-${process.pid}-${Date.now()}.tmp`);
-  const file = await open(path, 'w');
-  await file.truncate(bytes);
-  return { file: new FileWriter(file.fd, connections), close: async () => { await file.close(); await rm(path, { force: true }); } };
+  const file = await open(path, 'w').catch((err: unknown) => {
+    throw tempFileError(err);
+  });
+  const close = async () => {
+    await file.close();
+    await rm(path, { force: true });
+  };
+  await file.truncate(bytes).catch(async (err: unknown) => {
+    await close();
+    throw localIoError(err, path);
+  });
+  return { path, file: new FileWriter(file.fd, connections), close };
 }

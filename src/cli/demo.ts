@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { download } from '../download.js';
 import { ExitCode } from '../errors.js';
+import { tempFileError } from '../files.js';
 import { listenLocal, serveFile } from '../local-server.js';
 import { hashFile } from '../merger.js';
 import { formatBytes } from '../size.js';
@@ -18,10 +19,12 @@ const PER_CONNECTION_RATE = 24 * 2 ** 20;
  */
 export async function runDemo(reporter: Reporter, signal: AbortSignal, print = (line: string) => process.stderr.write(`${line}\n`)): Promise<number> {
   print(`demo: a local server caps each connection at ${formatBytes(PER_CONNECTION_RATE)}/s; downloading ${formatBytes(DEMO_SIZE)} with 1, then 8 connections`);
+  const dir = await mkdtemp(join(tmpdir(), 'rangeget-demo-')).catch((err: unknown) => {
+    throw tempFileError(err);
+  });
   const data = randomBytes(DEMO_SIZE);
   const sha256 = createHash('sha256').update(data).digest('hex');
   const server = await listenLocal((req, res) => serveFile(req, res, { data, etag: '"demo-1"' }, { bytesPerSecond: PER_CONNECTION_RATE }));
-  const dir = await mkdtemp(join(tmpdir(), 'rangeget-demo-'));
   try {
     const seconds: number[] = [];
     for (const connections of [1, 8]) {

@@ -115,6 +115,12 @@ describe('rangeget bench output', () => {
     expect(server.requests.length).toBe(before);
   });
 
+  it('says in one line when --to-disk cannot make its scratch file', async () => {
+    const { code, stderr } = await runCli(['bench', server.url(), '-n', '1', '--to-disk'], dir(), { env: { TMPDIR: '/nonexistent-rangeget' } });
+    expect(code).toBe(5);
+    expect(stderr.trim()).toBe('rangeget: cannot create a temporary file in /nonexistent-rangeget (ENOENT); point TMPDIR at a writable directory');
+  });
+
   it('rejects a bad connection list with a usage error', async () => {
     const { code, stderr } = await runCli(['bench', server.url(), '-n', '1,0'], dir());
     expect(code).toBe(2);

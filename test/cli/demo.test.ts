@@ -14,4 +14,10 @@ describe('rangeget demo (the README\'s first command)', () => {
     expect(stderr).toMatch(/^demo: both copies verified \(sha256 [0-9a-f]{64}\); temporary files removed$/m);
     expect(await readdir(dir)).toEqual([]);
   }, 100_000);
+
+  it('says in one line, and exits, when it cannot make its temporary directory', async () => {
+    const { code, stderr } = await runCli(['demo'], tempDir(), { timeoutMs: 20_000, env: { TMPDIR: '/nonexistent-rangeget' } });
+    expect(code).toBe(5);
+    expect(stderr).toMatch(/^rangeget: cannot create a temporary file in \/nonexistent-rangeget \(ENOENT\); point TMPDIR at a writable directory$/m);
+  });
 });
