@@ -54,7 +54,9 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
     if (guarded.failure) throw guarded.failure.error;
     return result;
   } catch (err) {
-    throw guarded.failure ? guarded.failure.error : err;
+    if (guarded.failure) throw guarded.failure.error;
+    // Network errors are typed where they happen; a system error that gets here is about a local file.
+    throw isSystemError(err) ? localIoError(err, settings.dir) : err;
   } finally {
     await agent.destroy();
   }

@@ -267,6 +267,13 @@ describe('an output path that cannot be written', () => {
     expect(s.requests).toHaveLength(0);
   });
 
+  it('is a local I/O error naming the path, not a crash, where the manifest would go is a directory', async () => {
+    const s = await serve(testData(1000));
+    await mkdir(join(dir, 'out.bin.part.json'));
+    const err = await get(s.url(), { restart: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EIO', exitCode: 5, message: expect.stringContaining(join(dir, 'out.bin.part.json')) });
+  });
+
   it('is refused before any byte is fetched when the name from the URL is a directory', async () => {
     const s = await serve(testData(1000));
     await mkdir(join(dir, 'data.bin'));
