@@ -241,7 +241,7 @@ export class Connections {
     this.fruitlessReresolves = this.bytesWritten === this.bytesAtReresolve ? this.fruitlessReresolves + 1 : 0;
     if (this.fruitlessReresolves >= this.context.settings.retries) return Promise.reject(refusal);
     this.bytesAtReresolve = this.bytesWritten;
-    this.reresolving = makePlan(this.context.agent, plan.url, this.context.settings.headers)
+    this.reresolving = makePlan(this.context.agent, plan.url, this.context.settings.headers, this.context.signal)
       .then((fresh) => {
         if (fresh.size !== plan.size || fresh.etag !== plan.etag || fresh.lastModified !== plan.lastModified) throw new RemoteChangedError();
         this.context.emit({ type: 'notice', message: `${new URL(plan.finalUrl).host} refused the redirect target; resolved ${plan.url} again` });

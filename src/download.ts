@@ -120,7 +120,7 @@ class DownloadRun {
   private async planWithRetries(): Promise<Plan> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await makePlan(this.agent, this.settings.url, this.settings.headers);
+        return await makePlan(this.agent, this.settings.url, this.settings.headers, this.signal);
       } catch (err) {
         if (!isRetryable(err) || isConnectionRefused(err) || attempt > this.settings.retries) throw err;
         const delayMs = retryDelayMs(err, attempt);
@@ -135,7 +135,7 @@ class DownloadRun {
     const accepted: Plan[] = [];
     for (const url of this.settings.mirrors) {
       const refuse = (why: string) => this.emit({ type: 'notice', message: `not using mirror ${url}: ${why}` });
-      const mirror = await makePlan(this.agent, url, this.settings.headers).catch((err: unknown) => void refuse((err as Error).message));
+      const mirror = await makePlan(this.agent, url, this.settings.headers, this.signal).catch((err: unknown) => void refuse((err as Error).message));
       if (!mirror) continue;
       if (!mirror.ranges) refuse('it does not serve byte ranges');
       else if (mirror.size !== main.size) refuse(`it says ${mirror.size} bytes, ${main.url} says ${main.size}`);
@@ -174,7 +174,7 @@ class DownloadRun {
       return { ...plan, size: err.actual, ranges: err.actual > 0 };
     }
     this.emit({ type: 'notice', message: 'the remote file changed during the download; discarding partial data and starting over' });
-    return makePlan(this.agent, this.settings.url, this.settings.headers);
+    return makePlan(this.agent, this.settings.url, this.settings.headers, this.signal);
   }
 
   private async transfer(plan: Plan, paths: Paths, manifest: Manifest | undefined): Promise<DownloadResult> {

@@ -87,6 +87,7 @@ export async function requestFollowingRedirects(
   url: string,
   method: 'HEAD' | 'GET',
   headers: Headers,
+  signal?: AbortSignal,
 ): Promise<FollowedResponse> {
   const visited = new Set<string>();
   let current = url;
@@ -96,9 +97,9 @@ export async function requestFollowingRedirects(
     const sent = headersFor(current, url, headers);
     let response: Dispatcher.ResponseData;
     try {
-      response = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method, headers: sent });
+      response = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method, headers: sent, signal });
     } catch (err) {
-      throw toNetworkError(err, current);
+      throw signal?.aborted ? new AbortedError() : toNetworkError(err, current);
     }
     const location = headerValue(response.headers, 'location');
     if (!REDIRECT_STATUSES.has(response.statusCode) || !location) return { url: current, response };

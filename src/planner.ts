@@ -31,11 +31,12 @@ export function ifRangeValue(plan: Pick<Plan, 'etag' | 'lastModified'>): string 
 
 /**
  * HEAD first; when HEAD is refused or does not say both the length and `Accept-Ranges: bytes`,
- * a `GET` with `Range: bytes=0-0` settles it (its Content-Range carries the total).
+ * a `GET` with `Range: bytes=0-0` settles it (its Content-Range carries the total). `signal`
+ * stops a server that does not answer at once (AbortedError), not after the timeout.
  */
-export async function makePlan(dispatcher: Dispatcher, url: string, headers: Headers): Promise<Plan> {
+export async function makePlan(dispatcher: Dispatcher, url: string, headers: Headers, signal?: AbortSignal): Promise<Plan> {
   const notes: string[] = [];
-  const head = await requestFollowingRedirects(dispatcher, url, 'HEAD', headers);
+  const head = await requestFollowingRedirects(dispatcher, url, 'HEAD', headers, signal);
   await head.response.body.dump();
   const headOk = head.response.statusCode >= 200 && head.response.statusCode < 300;
   const headSize = headOk ? contentLength(head.response.headers) : undefined;
@@ -45,11 +46,13 @@ export async function makePlan(dispatcher: Dispatcher, url: string, headers: Hea
     return describe(url, head.url, head.response.headers, headSize, acceptRanges === 'bytes' && headSize > 0, notes);
   }
   if (!headOk) notes.push(`HEAD answered ${head.response.statusCode}; asked with a ranged GET instead`);
-  return probe(dispatcher, url, headers, headSize, notes);
+  return probe(dispatcher, url, headers, headSize, notes, signal);
 }
 
-async function probe(dispatcher: Dispatcher, url: string, headers: Headers, headSize: number | undefined, notes: string[]): Promise<Plan> {
-  const { url: finalUrl, response } = await requestFollowingRedirects(dispatcher, url, 'GET', { ...headers, range: 'bytes=0-0' });
+async function probe(
+  dispatcher: Dispatcher, url: string, headers: Headers, headSize: number | undefined, notes: string[], signal: AbortSignal | undefined,
+): Promise<Plan> {
+  const { url: finalUrl, response } = await requestFollowingRedirects(dispatcher, url, 'GET', { ...headers, range: 'bytes=0-0' }, signal);
   await response.body.dump();
   const { statusCode, headers: got } = response;
   const contentRange = parseContentRange(headerValue(got, 'content-range'));

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -166,6 +167,19 @@ describe('download', () => {
     const err = await get(s.url(), { connections: 1, retries: 0 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503 });
     expect((err as HttpError).keptPart).toBeUndefined();
+  });
+
+  it('stops at once when aborted while the server has not answered the HEAD', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const started = performance.now();
+    try {
+      await expect(get(`http://127.0.0.1:${port}/f`, { timeoutMs: 60_000, signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ code: 'EABORTED' });
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('fails fast on a 404 with the status', async () => {

@@ -103,7 +103,7 @@ async function prepare(options: BenchOptions): Promise<BenchTarget> {
   const connection = { timeoutMs, insecure: options.insecure ?? false, ca, proxy: options.proxy };
   const agent = createDispatcher(connection);
   try {
-    const plan = await makePlan(agent, options.url, headers);
+    const plan = await makePlan(agent, options.url, headers, options.signal);
     if (!plan.ranges) throw new ProtocolError(`${options.url} does not support byte ranges of a known size, so connections cannot share it`);
     return { plan, headers, retries: options.retries ?? 3, ...connection };
   } finally {
