@@ -42,10 +42,16 @@ export class HttpError extends RangegetError {
   /** How long the server asked us to wait (Retry-After on 429/503), if it said. */
   readonly retryAfterMs: number | undefined;
   constructor(readonly status: number, readonly url: string, retryAfterMs?: number) {
-    super(`server answered HTTP ${status} for ${url}`);
+    super(`server answered HTTP ${status} for ${url}${HTTP_HINTS[status] ?? ''}`);
     this.retryAfterMs = retryAfterMs;
   }
 }
+
+/** What to do about the statuses a user can fix from the command line. */
+const HTTP_HINTS: Record<number, string> = {
+  401: '; it asks for credentials: --user USER:PASSWORD, or USER:PASSWORD@ in the URL',
+  407: '; the proxy asks for credentials: USER:PASSWORD@ in the --proxy URL',
+};
 
 /** The connection failed: refused, reset, timed out, DNS, TLS. */
 export class NetworkError extends RangegetError {

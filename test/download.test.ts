@@ -182,6 +182,11 @@ describe('download', () => {
     }
   });
 
+  it('says how to give credentials when the server asks for them (401)', async () => {
+    const s = await serve(testData(10), { status: 401 });
+    await expect(get(s.url())).rejects.toThrow(/HTTP 401 for .*; it asks for credentials: --user USER:PASSWORD, or USER:PASSWORD@ in the URL$/);
+  });
+
   it('fails fast on a 404 with the status', async () => {
     const s = await serve(testData(10), { status: 404 });
     const err = await get(s.url()).catch((e: unknown) => e);
