@@ -190,7 +190,8 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
       return { url: options.url, error: err };
     }
   })));
-  if (signal.aborted) return ExitCode.interrupted;
+  // An interrupt that came after every download had finished (during the last rename) stopped nothing.
+  if (outcomes.some((o) => o.error instanceof AbortedError)) return ExitCode.interrupted;
   if (list.length > 1) reporter.summary(outcomes);
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
 }
