@@ -17,7 +17,7 @@ import {
 } from './manifest.js';
 import { merge } from './merger.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
-import { makePlan, type Plan } from './planner.js';
+import { etagFlaps, makePlan, type Plan } from './planner.js';
 import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
 
 export interface DownloadResult {
@@ -67,6 +67,8 @@ class DownloadRun {
   /** Set once the mirrors are planned. */
   private connections: Connections | undefined;
   private mirrors: Plan[] = [];
+  /** ETags this run has planned with: one that comes back is flipping, not new (etagFlaps). */
+  private readonly plannedEtags = new Set<string>();
 
   constructor(
     private readonly settings: Settings,
@@ -173,8 +175,17 @@ class DownloadRun {
       this.emit({ type: 'notice', message: `${err.message}; trusting the ranged responses and starting over` });
       return { ...plan, size: err.actual, ranges: err.actual > 0 };
     }
+    const fresh = await makePlan(this.agent, this.settings.url, this.settings.headers, this.signal);
+    if (plan.etag) this.plannedEtags.add(plan.etag);
+    if (err.seen && etagFlaps(plan, err.seen, fresh, this.plannedEtags)) {
+      this.emit({
+        type: 'notice',
+        message: `the server gives this file several ETags (${plan.etag}, ${err.seen.etag}) but one Last-Modified, as servers behind a load balancer can; checking it by Last-Modified from now on, and starting over`,
+      });
+      return { ...fresh, etag: null };
+    }
     this.emit({ type: 'notice', message: 'the remote file changed during the download; discarding partial data and starting over' });
-    return makePlan(this.agent, this.settings.url, this.settings.headers, this.signal);
+    return fresh;
   }
 
   private async transfer(plan: Plan, paths: Paths, manifest: Manifest | undefined): Promise<DownloadResult> {

@@ -82,7 +82,8 @@ export class ProtocolError extends RangegetError {
 export class RemoteChangedError extends RangegetError {
   readonly code = 'ECHANGED';
   readonly exitCode = ExitCode.network;
-  constructor() {
+  /** `seen`: the validators of the response that differed, when one did. */
+  constructor(readonly seen?: { etag: string | null; lastModified: string | null }) {
     super('the remote file changed while it was being downloaded');
   }
 }

@@ -203,7 +203,9 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   private check(status: number, headers: IncomingHttpHeaders): Error | undefined {
     const encoding = headerValue(headers, 'content-encoding')?.toLowerCase();
     const encoded = encoding !== undefined && encoding !== 'identity';
-    if ((status === 200 || status === 206) && this.otherVersion(headers)) return new RemoteChangedError();
+    if ((status === 200 || status === 206) && this.otherVersion(headers)) {
+      return new RemoteChangedError({ etag: headerValue(headers, 'etag') ?? null, lastModified: headerValue(headers, 'last-modified') ?? null });
+    }
     if (status === 200 && this.job.ranged) return new RangeIgnoredError();
     if (status === 206 && encoded) return new RangeIgnoredError(`the server compresses ranged responses (Content-Encoding: ${encoding})`);
     if (status === 200) return this.checkFullBody(encoding);

@@ -23,6 +23,21 @@ export interface Plan {
   notes: string[];
 }
 
+/**
+ * Whether a response that differed from `plan` only by its ETag shows servers that each give the
+ * file their own ETag (behind a load balancer: Apache's inode-based ETags, IIS), not a new file.
+ * Size and Last-Modified must agree, and the ETag must flip rather than move on: the new plan
+ * (`fresh`) does not confirm it, or it is one planned with before (`earlierEtags`).
+ */
+export function etagFlaps(
+  plan: Plan, seen: { etag: string | null; lastModified: string | null }, fresh: Plan, earlierEtags: ReadonlySet<string>,
+): boolean {
+  const sameFile = plan.lastModified !== null && seen.lastModified === plan.lastModified
+    && fresh.lastModified === plan.lastModified && fresh.size === plan.size;
+  const flipped = seen.etag !== null && seen.etag !== plan.etag && (fresh.etag !== seen.etag || earlierEtags.has(seen.etag));
+  return sameFile && flipped;
+}
+
 /** The `If-Range` value: a strong ETag, else Last-Modified, else none (RFC 9110 §13.1.5). */
 export function ifRangeValue(plan: Pick<Plan, 'etag' | 'lastModified'>): string | undefined {
   if (plan.etag && !plan.etag.startsWith('W/')) return plan.etag;

@@ -46,6 +46,8 @@ export interface Behaviour {
   gzip?: boolean;
   /** HEAD advertises this Content-Length instead of the real one. */
   headLength?: number;
+  /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
+  flappingEtag?: boolean;
   /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
   signed?: { path: string; uses: number };
 }
@@ -163,7 +165,8 @@ export class TestServer {
     if (b.ignoreIfRange) delete req.headers['if-range'];
     if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
-    serveFile(req, res, this.file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
+    const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` } : this.file;
+    serveFile(req, res, file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
   }
 
   private dropHeader(res: ServerResponse, name: string): void {
