@@ -10,7 +10,7 @@ import type { DownloadOptions } from '../src/options.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
 import { sha256, testData } from './support/test-server.js';
 
-const { serve, get, outputSha, expectFiles, dir: tempDir } = useDownloads();
+const { serve, get, outputSha, expectFiles, notices: collectNotices, dir: tempDir } = useDownloads();
 let dir: string;
 beforeEach(() => {
   dir = tempDir();
@@ -94,7 +94,7 @@ describe('download', () => {
     const data = testData(MiB);
     const s = await serve(data, { headStatus: 405 });
     const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(notices.join('\n')).toMatch(/HEAD answered 405/);
   });
@@ -127,7 +127,7 @@ describe('download', () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { ignoreRange: true });
     const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(notices.join('\n')).toMatch(/ignores Range/);
   });
@@ -346,7 +346,7 @@ describe('resume', () => {
     s.setFile(changed);
     s.behaviour.bytesPerSecond = undefined;
     const notices: string[] = [];
-    const result = await get(s.url(), { onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    const result = await get(s.url(), { onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(changed));
     expect(result.resumedBytes).toBe(0);
     expect(notices.join('\n')).toMatch(/changed.*starting over/);
@@ -378,7 +378,7 @@ describe('resume', () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { flappingEtag: true });
     const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: (e) => e.type === 'notice' && notices.push(e.message) });
+    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(notices.at(-1)).toMatch(/several ETags .* but one Last-Modified, as servers behind a load balancer can; checking it by Last-Modified/);
     expect(s.rangedRequests.at(-1)?.ifRange).toBe(s.lastModified);
