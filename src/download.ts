@@ -111,8 +111,8 @@ class DownloadRun {
       try {
         return await this.transfer(plan, paths, manifest);
       } catch (err) {
-        if (!isFreshStartSignal(err) || freshStarts >= MAX_FRESH_STARTS) throw err;
-        plan = await this.replan(plan, err);
+        if (!isFreshStartSignal(err) || freshStarts > MAX_FRESH_STARTS) throw err;
+        plan = freshStarts < MAX_FRESH_STARTS ? await this.replan(plan, err) : this.lastResort(plan, err);
         manifest = undefined;
       }
     }
@@ -163,6 +163,17 @@ class DownloadRun {
       throw new ManifestError(paths.manifest, `it belongs to a download of ${manifest.url}`);
     }
     return manifest;
+  }
+
+  /**
+   * After the fresh starts, a file that still changes between requests (or a server whose
+   * validators do) comes in one response, which holds one version: slower and not resumable, but
+   * whole. Any other failure stands.
+   */
+  private lastResort(plan: Plan, err: FreshStartSignal): Plan {
+    if (!(err instanceof RemoteChangedError) || !plan.ranges) throw err;
+    this.emit({ type: 'notice', message: 'the file changed between requests again; downloading it in one response, which holds one version' });
+    return { ...plan, ranges: false, etag: null, lastModified: null };
   }
 
   /** What to do instead of the plan that failed; every case discards the partial data. */

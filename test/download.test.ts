@@ -384,6 +384,17 @@ describe('resume', () => {
     expect(s.rangedRequests.at(-1)?.ifRange).toBe(s.lastModified);
   });
 
+  it('takes the file in one response when its validators keep changing and there is nothing else to check by', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { flappingEtag: true, hideLastModified: true });
+    const notices: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(notices.at(-1)).toBe('the file changed between requests again; downloading it in one response, which holds one version');
+    expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
+    await expectFiles('out.bin');
+  });
+
   it('refuses a manifest left by a download of another URL', async () => {
     const s = await serve(testData(2 * MiB), { bytesPerSecond: SLOW });
     await interrupted(s.url('/one.bin'), 2 * MiB, 0.3);

@@ -48,6 +48,8 @@ export interface Behaviour {
   headLength?: number;
   /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
   flappingEtag?: boolean;
+  /** Send no Last-Modified. */
+  hideLastModified?: boolean;
   /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
   signed?: { path: string; uses: number };
 }
@@ -164,6 +166,7 @@ export class TestServer {
     if (ignore) res.setHeader('accept-ranges', 'bytes');
     if (b.ignoreIfRange) delete req.headers['if-range'];
     if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
+    if (b.hideLastModified) this.dropHeader(res, 'last-modified');
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
     const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` } : this.file;
     serveFile(req, res, file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
