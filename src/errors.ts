@@ -1,3 +1,5 @@
+import type { Validators } from './planner.js';
+
 /**
  * Every failure rangeget reports is one of these classes. `code` is stable (scripts may
  * match on it) and `exitCode` is what the CLI exits with; see "Exit codes" in the README.
@@ -83,7 +85,7 @@ export class RemoteChangedError extends RangegetError {
   readonly code = 'ECHANGED';
   readonly exitCode = ExitCode.network;
   /** `seen`: the validators of the response that differed, when one did. */
-  constructor(readonly seen?: { etag: string | null; lastModified: string | null }) {
+  constructor(readonly seen?: Validators) {
     super('the remote file changed while it was being downloaded');
   }
 }

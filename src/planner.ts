@@ -23,6 +23,9 @@ export interface Plan {
   notes: string[];
 }
 
+/** What tells one version of the remote file from another. */
+export type Validators = Pick<Plan, 'etag' | 'lastModified'>;
+
 /**
  * Whether a response that differed from `plan` only by its ETag shows servers that each give the
  * file their own ETag (behind a load balancer: Apache's inode-based ETags, IIS), not a new file.
@@ -30,7 +33,7 @@ export interface Plan {
  * (`fresh`) does not confirm it, or it is one planned with before (`earlierEtags`).
  */
 export function etagFlaps(
-  plan: Plan, seen: { etag: string | null; lastModified: string | null }, fresh: Plan, earlierEtags: ReadonlySet<string>,
+  plan: Plan, seen: Validators, fresh: Plan, earlierEtags: ReadonlySet<string>,
 ): boolean {
   const sameFile = plan.lastModified !== null && seen.lastModified === plan.lastModified
     && fresh.lastModified === plan.lastModified && fresh.size === plan.size;
@@ -39,7 +42,7 @@ export function etagFlaps(
 }
 
 /** The `If-Range` value: a strong ETag, else Last-Modified, else none (RFC 9110 §13.1.5). */
-export function ifRangeValue(plan: Pick<Plan, 'etag' | 'lastModified'>): string | undefined {
+export function ifRangeValue(plan: Validators): string | undefined {
   if (plan.etag && !plan.etag.startsWith('W/')) return plan.etag;
   return plan.lastModified ?? undefined;
 }
