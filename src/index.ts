@@ -1,7 +1,7 @@
 export { download, type DownloadResult } from './download.js';
 export type { DownloadOptions } from './options.js';
 export type { DownloadEvent, EventListener, SegmentProgress } from './events.js';
-export { makePlan, type Plan } from './planner.js';
+export { makePlan, type Plan, type Validators } from './planner.js';
 export { runBench, type BenchOptions, type BenchReport, type BenchResult } from './bench/sweep.js';
 export type { ByteRange } from './range.js';
 export {
