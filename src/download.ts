@@ -199,11 +199,13 @@ class DownloadRun {
     return fresh;
   }
 
-  private async transfer(plan: Plan, paths: Paths, manifest: Manifest | undefined): Promise<DownloadResult> {
+  private async transfer(remote: Plan, paths: Paths, manifest: Manifest | undefined): Promise<DownloadResult> {
     const partSize = await fileSize(paths.part);
-    const reason = manifest && whyNotResumable(manifest, plan, partSize);
+    const reason = manifest && whyNotResumable(manifest, remote, partSize);
     if (reason) this.emit({ type: 'notice', message: `${reason}; discarding partial data and starting over` });
     const resumed = manifest && !reason ? resumeSegments(manifest, await currentBootId()) : undefined;
+    // A resume checks the file by what its manifest knew: without an ETag there, none now either.
+    const plan = resumed ? { ...remote, etag: manifest!.etag } : remote;
     const segments = resumed ?? this.freshSegments(plan);
     const resumedBytes = segments.reduce((sum, s) => sum + s.written, 0);
     await checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes);

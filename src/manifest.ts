@@ -167,7 +167,8 @@ export interface RemoteState {
 export function whyNotResumable(manifest: Manifest, remote: RemoteState, partSize: number | undefined): string | undefined {
   if (!remote.ranges) return 'the server does not support byte ranges now';
   if (manifest.size !== remote.size) return `the remote file's size changed (${manifest.size} → ${remote.size} bytes)`;
-  if (manifest.etag !== remote.etag || manifest.lastModified !== remote.lastModified) {
+  // No ETag in the manifest (the server sent none, or its ETags flip): Last-Modified is what was known.
+  if ((manifest.etag !== null && manifest.etag !== remote.etag) || manifest.lastModified !== remote.lastModified) {
     return 'the remote file changed (its ETag or Last-Modified differs)';
   }
   if (partSize !== manifest.size) return 'the part file is missing or has the wrong size';

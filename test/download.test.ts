@@ -384,6 +384,25 @@ describe('resume', () => {
     expect(s.rangedRequests.at(-1)?.ifRange).toBe(s.lastModified);
   });
 
+  it('resumes such a download by Last-Modified, whichever ETag the next HEAD brings', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { flappingEtag: true, bytesPerSecond: SLOW });
+    const controller = new AbortController();
+    let fellBack = false;
+    const first = get(s.url(), {
+      connections: 4, signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'notice' && /several ETags/.test(e.message)) fellBack = true;
+        if (e.type === 'progress' && fellBack && e.bytes > MiB) controller.abort();
+      },
+    });
+    await expect(first).rejects.toMatchObject({ code: 'EABORTED' });
+    s.behaviour = { flappingEtag: true };
+    const result = await get(s.url(), { connections: 4 });
+    expect(result.resumedBytes).toBeGreaterThan(MiB);
+    expect(await outputSha()).toBe(sha256(data));
+  });
+
   it('takes the file in one response when its validators keep changing and there is nothing else to check by', async () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { flappingEtag: true, hideLastModified: true });

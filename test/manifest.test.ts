@@ -56,6 +56,8 @@ describe('resume decisions', () => {
     const remote = { size: 30, ranges: true, etag: '"v1"', lastModified: null };
     expect(whyNotResumable(sample(), remote, 30)).toBeUndefined();
     expect(whyNotResumable(sample(), { ...remote, etag: '"v2"' }, 30)).toMatch(/changed/);
+    expect(whyNotResumable({ ...sample(), etag: null }, { ...remote, etag: '"v2"' }, 30)).toBeUndefined();
+    expect(whyNotResumable({ ...sample(), etag: null }, { ...remote, etag: '"v2"', lastModified: 'Sun, 23 Nov 2025 00:00:00 GMT' }, 30)).toMatch(/changed/);
     expect(whyNotResumable(sample(), { ...remote, size: 31 }, 30)).toMatch(/size changed/);
     expect(whyNotResumable(sample(), { ...remote, ranges: false }, 30)).toMatch(/byte ranges/);
     expect(whyNotResumable(sample(), remote, undefined)).toMatch(/part file/);
