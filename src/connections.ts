@@ -101,6 +101,7 @@ export class Connections {
         try {
           await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
         } catch (err) {
+          if (this.retire(source, err)) return;
           if (!this.dropSource(alive, source, err)) stopper.fail(err);
         } finally {
           this.active--;
@@ -116,6 +117,18 @@ export class Connections {
       clearInterval(pace);
       this.context.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * A server that allows fewer connections than -n refuses the others (503, 429) while its own
+   * flow. Once such a connection's retries run out, it retires and leaves its range to the rest,
+   * rather than failing the download. The last connection never retires.
+   */
+  private retire(source: Plan, err: unknown): boolean {
+    if (!(err instanceof HttpError) || (err.status !== 503 && err.status !== 429) || this.active <= 1) return false;
+    const rest = this.active - 1;
+    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (HTTP ${err.status}); going on with ${rest}` });
+    return true;
   }
 
   /**

@@ -187,6 +187,16 @@ describe('download', () => {
     await expect(get(s.url())).rejects.toThrow(/HTTP 401 for .*; it asks for credentials: --user USER:PASSWORD, or USER:PASSWORD@ in the URL$/);
   });
 
+  it('goes on with fewer connections when the server refuses more than it allows (503)', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { maxActive: 2, bytesPerSecond: 2 * MiB });
+    const notices: string[] = [];
+    const result = await get(s.url(), { connections: 4, retries: 1, onEvent: collectNotices(notices) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.bytes).toBe(data.length);
+    expect(notices.join('\n')).toMatch(/refuses more connections \(HTTP 503\); going on with [123]/);
+  });
+
   it('fails fast on a 404 with the status', async () => {
     const s = await serve(testData(10), { status: 404 });
     const err = await get(s.url()).catch((e: unknown) => e);

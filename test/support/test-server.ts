@@ -46,6 +46,8 @@ export interface Behaviour {
   gzip?: boolean;
   /** HEAD advertises this Content-Length instead of the real one. */
   headLength?: number;
+  /** At most this many data responses at once; the others get 503, as servers capping connections per client do. */
+  maxActive?: number;
   /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
   flappingEtag?: boolean;
   /** Send no Last-Modified. */
@@ -73,6 +75,7 @@ export class TestServer {
   private server: LocalServer | undefined;
   private total: Pacer | undefined;
   private dataRequests = 0;
+  private activeResponses = 0;
   private token = 0;
   private tokenUses = 0;
 
@@ -139,6 +142,11 @@ export class TestServer {
     if (planning && b.planBusy) {
       b.planBusy--;
       return void res.writeHead(503, { 'retry-after': '0' }).end();
+    }
+    if (!planning && req.method === 'GET' && b.maxActive !== undefined) {
+      if (this.activeResponses >= b.maxActive) return void res.writeHead(503).end();
+      this.activeResponses++;
+      res.on('close', () => this.activeResponses--);
     }
     const slow = !planning && req.method === 'GET' && ++this.dataRequests === b.slowNth?.nth;
     if (!planning && b.busy && b.busy.times > 0) {
