@@ -42,6 +42,7 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
     const err = await get(url, { retries: 5 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toMatch(/self[- ]signed|certificate/i);
+    expect((err as Error).message).toMatch(/; to trust it, name its CA with --ca-cert FILE \(or skip the check with --insecure\)$/);
     expect(performance.now() - started).toBeLessThan(2000);
     await expectFiles();
   });
