@@ -9,8 +9,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 /** TLS errors about the server's certificate, which the user may choose to trust. */
 const CERTIFICATE_CODES = /^(CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_TLS_CERT)/;
-/** Errors that say the destination is wrong, not that the network is flaky. */
-const PERMANENT_NETWORK_CODES = /^(ENOTFOUND|EAI_NONAME|ERR_TLS|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_SSL|ERR_INVALID_URL)/;
+/** Other errors that, like a certificate one, say the destination is wrong, not that the network is flaky. */
+const PERMANENT_NETWORK_CODES = /^(ENOTFOUND|EAI_NONAME|ERR_TLS|ERR_SSL|ERR_INVALID_URL)/;
 
 export type Headers = Record<string, string>;
 
@@ -57,10 +57,11 @@ export function toNetworkError(err: unknown, url: string): RangegetError {
   const cause = err as NodeJS.ErrnoException;
   const code = cause?.code ?? '';
   const what = cause?.message && cause.message !== code ? `${code ? `${code}: ` : ''}${cause.message}` : code || String(err);
-  const hint = CERTIFICATE_CODES.test(code) ? '; to trust it, name its CA with --ca-cert FILE (or skip the check with --insecure)' : '';
+  const certificate = CERTIFICATE_CODES.test(code);
+  const hint = certificate ? '; to trust it, name its CA with --ca-cert FILE (or skip the check with --insecure)' : '';
   return new NetworkError(`${new URL(url).host}: ${what}${hint}`, {
     cause: err,
-    retryable: !PERMANENT_NETWORK_CODES.test(code),
+    retryable: !certificate && !PERMANENT_NETWORK_CODES.test(code),
   });
 }
 
