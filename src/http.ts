@@ -51,18 +51,49 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Wraps whatever undici threw into a NetworkError that names the cause and says whether a retry may help. */
+type Described = [what: (host: string) => string, hint?: string];
+const LONGER_TIMEOUT = 'a longer --timeout may help';
+/** What an OS or undici error code means, in words, about the server at `host`, and what may help. */
+const PLAIN_WORDS: Record<string, Described> = {
+  ENOTFOUND: [(host) => `cannot find the host ${host}`, 'check the URL'],
+  EAI_NONAME: [(host) => `cannot find the host ${host}`, 'check the URL'],
+  EAI_AGAIN: [(host) => `cannot look up the host ${host} just now`],
+  ECONNREFUSED: [(host) => `${host} refused the connection`, 'check the port, and that the server is running'],
+  ECONNRESET: [(host) => `${host} reset the connection`],
+  EHOSTUNREACH: [(host) => `${host} cannot be reached from here`],
+  ENETUNREACH: [(host) => `${host} cannot be reached from here`],
+  ETIMEDOUT: [(host) => `${host} did not answer in time`],
+  UND_ERR_CONNECT_TIMEOUT: [(host) => `no connection to ${host} within the timeout`, LONGER_TIMEOUT],
+  UND_ERR_HEADERS_TIMEOUT: [(host) => `${host} sent no response within the timeout`, LONGER_TIMEOUT],
+  UND_ERR_BODY_TIMEOUT: [(host) => `${host} sent no data within the timeout`, LONGER_TIMEOUT],
+  UND_ERR_SOCKET: [(host) => `${host} closed the connection`],
+  ERR_SSL_WRONG_VERSION_NUMBER: [(host) => `${host} did not answer in TLS`, "check the URL's scheme and port"],
+};
+
+/**
+ * Wraps whatever undici threw into a NetworkError that says, in words, what went wrong with
+ * which host and whether a retry may help; the code stays in brackets, for searching.
+ */
 export function toNetworkError(err: unknown, url: string): RangegetError {
   if (err instanceof RangegetError) return err;
   const cause = err as NodeJS.ErrnoException;
   const code = cause?.code ?? '';
-  const what = cause?.message && cause.message !== code ? `${code ? `${code}: ` : ''}${cause.message}` : code || String(err);
   const certificate = CERTIFICATE_CODES.test(code);
-  const hint = certificate ? '; to trust it, name its CA with --ca-cert FILE (or skip the check with --insecure)' : '';
-  return new NetworkError(`${new URL(url).host}: ${what}${hint}`, {
+  return new NetworkError(describe(new URL(url).host, cause, certificate), {
     cause: err,
     retryable: !certificate && !PERMANENT_NETWORK_CODES.test(code),
   });
+}
+
+function describe(host: string, cause: NodeJS.ErrnoException | undefined, certificate: boolean): string {
+  const code = cause?.code ?? '';
+  const words = PLAIN_WORDS[code];
+  if (words) return `${words[0](host)} (${code})${words[1] ? `; ${words[1]}` : ''}`;
+  const message = cause?.message || String(cause);
+  if (isParserError(cause)) return `${host} did not answer in HTTP/1.1 (${message.replace(/^Response does not match the HTTP\/1\.1 protocol \((.*)\)$/, '$1')}); check the URL's scheme and port`;
+  const what = message !== code && code ? `${code}: ${message}` : message;
+  const hint = certificate ? '; to trust it, name its CA with --ca-cert FILE (or skip the check with --insecure)' : '';
+  return `${host}: ${what}${hint}`;
 }
 
 /** Whether another attempt at the same request may succeed. */
@@ -72,9 +103,19 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
-/** Nothing listened at the address: at the first contact, most likely a wrong host or port. */
-export function isConnectionRefused(err: unknown): boolean {
-  return err instanceof NetworkError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
+/** A response that is not HTTP/1.1 at all. Mid-download it may be a glitch; at the first contact, another protocol. */
+function isParserError(cause: unknown): boolean {
+  return (cause as Error | undefined)?.name === 'HTTPParserError';
+}
+
+/**
+ * Nothing listened at the address, or something that does not speak HTTP did: at the first
+ * contact, most likely a wrong host or port, which retries do not change.
+ */
+export function isWrongAddress(err: unknown): boolean {
+  if (!(err instanceof NetworkError)) return false;
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  return cause?.code === 'ECONNREFUSED' || isParserError(cause);
 }
 
 export interface FollowedResponse {

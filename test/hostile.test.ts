@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HttpError, NetworkError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
@@ -92,7 +93,20 @@ describe('flaky networks: recover', () => {
   });
 
   it('fails fast when nothing listens, naming the cause', async () => {
-    await expect(get('http://127.0.0.1:1/x', { retries: 5 })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(get('http://127.0.0.1:1/x', { retries: 5 })).rejects.toThrow(/127.0.0.1:1 refused the connection \(ECONNREFUSED\); check the port/);
+  });
+
+  it('fails fast when the port speaks another protocol, saying so', async () => {
+    const ssh = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+    await new Promise<void>((resolve) => ssh.listen(0, '127.0.0.1', resolve));
+    const { port } = ssh.address() as AddressInfo;
+    const started = performance.now();
+    try {
+      await expect(get(`http://127.0.0.1:${port}/x`, { retries: 5 })).rejects.toThrow(/did not answer in HTTP\/1.1 \(.*\); check the URL's scheme and port/);
+    } finally {
+      ssh.close();
+    }
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 });
 
@@ -161,6 +175,15 @@ describe('error classification', () => {
     const tls = toNetworkError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'https://h/');
     const reset = toNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'http://h/');
     expect([dns, tls, reset].map((e) => e instanceof NetworkError && isRetryable(e))).toEqual([false, false, true]);
+  });
+
+  it('says what error codes mean, keeping the code', async () => {
+    const { toNetworkError } = await import('../src/http.js');
+    const error = (code: string, message: string) => toNetworkError(Object.assign(new Error(message), { code }), 'http://h:8080/').message;
+    expect(error('ENOTFOUND', 'getaddrinfo ENOTFOUND h')).toBe('cannot find the host h:8080 (ENOTFOUND); check the URL');
+    expect(error('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')).toBe('h:8080 sent no response within the timeout (UND_ERR_HEADERS_TIMEOUT); a longer --timeout may help');
+    expect(error('UND_ERR_SOCKET', 'other side closed')).toBe('h:8080 closed the connection (UND_ERR_SOCKET)');
+    expect(error('EWHATEVER', 'something new')).toBe('h:8080: EWHATEVER: something new');
   });
 });
 
