@@ -155,6 +155,9 @@ export async function main(argv: string[]): Promise<number> {
     if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
     const entries: InputEntry[] = [...urls.map((url) => ({ url })), ...(args.inputFile ? await readInputFile(args.inputFile) : [])];
     if (entries.length === 0) throw new UsageError('missing URL (see rangeget --help)');
+    if (args.output === '-') {
+      throw new UsageError("-o - would name a file '-': rangeget saves to files, not to standard output (it writes ranges at their offsets, and resumes); for a file named -, use -o ./-");
+    }
     if (entries.length > 1 && args.output !== undefined) {
       throw new UsageError('-o names one file but several URLs were given; use -d DIR to save them side by side');
     }

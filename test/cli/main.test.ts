@@ -107,6 +107,7 @@ describe('rangeget CLI', () => {
     [[], /missing URL/],
     [['-n'], /: -n needs a value \(see rangeget --help\)\n$/],
     [['-o', '', 'http://127.0.0.1:1/x'], /-o names no file/],
+    [['-o', '-', 'http://127.0.0.1:1/x'], /-o - would name a file '-': rangeget saves to files, not to standard output/],
     [['-o', 'x', 'http://127.0.0.1:1/a', 'http://127.0.0.1:1/b'], /-o names one file but several URLs/],
     [['--ca-cert', 'nope.pem', 'http://127.0.0.1:1/x'], /--ca-cert nope\.pem: not a readable PEM/],
     [['-o', 'missing/dir/f', 'http://127.0.0.1:1/x'], /does not exist/],
