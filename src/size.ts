@@ -16,7 +16,7 @@ export function parseSize(text: string, what = 'size'): number {
   return bytes;
 }
 
-/** `1536` → `1.5 KiB`; for human-facing output only. */
+/** `1536` → `1.5 KiB`; for human-facing output only. Rates may be fractional: bytes are rounded. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
@@ -25,5 +25,5 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }

@@ -21,4 +21,8 @@ describe('formatBytes', () => {
     expect(formatBytes(1536)).toBe('1.50 KiB');
     expect(formatBytes(256 * 2 ** 20)).toBe('256.0 MiB');
   });
+
+  it('rounds a fractional count of bytes (a slow rate)', () => {
+    expect(formatBytes(81.037)).toBe('81 B');
+  });
 });

@@ -93,7 +93,7 @@ export class Reporter {
         return this.line(`rangeget: retrying bytes ${event.range.start}- in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
       case 'done':
         this.live.delete(key);
-        return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(1)} s, ${event.seconds > 0 ? formatBytes(event.bytes / event.seconds) : '-'}/s, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
+        return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(event.seconds < 1 ? 2 : 1)} s, ${event.seconds > 0 ? formatBytes(event.bytes / event.seconds) : '-'}/s, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
     }
   }
 

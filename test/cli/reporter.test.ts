@@ -23,6 +23,16 @@ describe('Reporter off a terminal', () => {
     listener({ ...progress(600, 250), time });
     expect(text).toBe('50.0%  500 B/1000 B  250 B/s  ETA 00:02  2 conn\n');
   });
+
+  it('says how long a download took in hundredths of a second under one second', () => {
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (chunk: Buffer) => (text += chunk));
+    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream }).listener('http://x/f');
+    listener({ type: 'done', path: '/tmp/f', bytes: 1000, seconds: 0.04, connections: 1, retries: 0, time });
+    listener({ type: 'done', path: '/tmp/g', bytes: 1000, seconds: 12.34, connections: 2, retries: 1, time });
+    expect(text).toBe('saved /tmp/f (1000 B) in 0.04 s, 24.4 KiB/s, 1 connection, 0 retries\nsaved /tmp/g (1000 B) in 12.3 s, 81 B/s, 2 connections, 1 retry\n');
+  });
 });
 
 describe('Reporter with --json', () => {
