@@ -121,6 +121,12 @@ describe('rangeget CLI', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('reports a usage error as a --json event too, even one found while parsing the flags', async () => {
+    const { code, stdout } = await runCli(['--json', '--bogus', 'http://127.0.0.1:1/x'], dir);
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toMatchObject({ type: 'error', code: 'EUSAGE', message: 'unknown option --bogus (see rangeget --help)' });
+  });
+
   it('says in one line when its own code is missing (not built, broken install)', async () => {
     await mkdir(join(dir, 'bin'));
     await copyFile(BIN, join(dir, 'bin', 'rangeget.js'));
