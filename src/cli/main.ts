@@ -143,7 +143,8 @@ export async function main(argv: string[]): Promise<number> {
   // A reader that goes away (`rangeget --json URL | head -1`) costs its lines, not the download.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   // Until the flags are parsed: a usage error is an event too for a --json reader.
-  let reporter = new Reporter(argv.includes('--json') ? 'json' : 'plain');
+  const json = argv.includes('--json') || /^(1|true)$/i.test(process.env.RANGEGET_JSON ?? '');
+  let reporter = new Reporter(json ? 'json' : 'plain');
   try {
     const args = (await parser(argv).parseAsync()) as unknown as CliArgs & {
       _: string[]; help?: boolean; version?: boolean; getYargsCompletions?: string;
