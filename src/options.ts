@@ -161,12 +161,16 @@ export function parseChecksum(text: string): Checksum {
 /** rangeget owns these; a user value would break ranged requests. */
 const RESERVED_HEADERS = ['range', 'if-range', 'accept-encoding', 'host', 'content-length', 'transfer-encoding', 'connection'];
 
+/** Characters that would end a header value early (and that undici refuses, as a network error). */
+const BREAKS_HEADER = /[\r\n\0]/;
+
 /** Lowercase names (undici merges by exact name), identity encoding, and a user agent. */
 export function requestHeaders(extra: Headers, userAgent: string | undefined): Headers {
+  if (userAgent !== undefined && BREAKS_HEADER.test(userAgent)) throw new UsageError(`invalid user agent ${JSON.stringify(userAgent)}: one line of text`);
   const headers: Headers = { 'user-agent': userAgent ?? `rangeget/${VERSION}` };
   for (const [name, value] of Object.entries(extra)) {
     const key = name.trim().toLowerCase();
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || /[\r\n\0]/.test(value)) {
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || BREAKS_HEADER.test(value)) {
       throw new UsageError(`invalid header '${name}: ${value}': use 'Name: value'`);
     }
     if (RESERVED_HEADERS.includes(key)) throw new UsageError(`header '${name}' is set by rangeget and cannot be overridden`);

@@ -43,5 +43,6 @@ describe('requestHeaders', () => {
     expect(() => requestHeaders({ Range: 'bytes=0-1' }, undefined)).toThrow(/set by rangeget/);
     expect(() => requestHeaders({ 'bad name': 'x' }, undefined)).toThrow(UsageError);
     expect(() => requestHeaders({ 'x-a': 'a\r\nInjected: 1' }, undefined)).toThrow(UsageError);
+    expect(() => requestHeaders({}, 'ua\nInjected: 1')).toThrow(/invalid user agent "ua\\nInjected: 1": one line of text/);
   });
 });
