@@ -55,9 +55,9 @@ type Described = [what: (host: string) => string, hint?: string];
 const LONGER_TIMEOUT = 'a longer --timeout may help';
 /** What an OS or undici error code means, in words, about the server at `host`, and what may help. */
 const PLAIN_WORDS: Record<string, Described> = {
-  ENOTFOUND: [(host) => `cannot find the host ${host}`, 'check the URL'],
-  EAI_NONAME: [(host) => `cannot find the host ${host}`, 'check the URL'],
-  EAI_AGAIN: [(host) => `cannot look up the host ${host} just now`],
+  ENOTFOUND: [(host) => `cannot find ${host}`, 'check the URL'],
+  EAI_NONAME: [(host) => `cannot find ${host}`, 'check the URL'],
+  EAI_AGAIN: [(host) => `cannot look up ${host} just now`],
   ECONNREFUSED: [(host) => `${host} refused the connection`, 'check the port, and that the server is running'],
   ECONNRESET: [(host) => `${host} reset the connection`],
   EHOSTUNREACH: [(host) => `${host} cannot be reached from here`],
@@ -79,10 +79,30 @@ export function toNetworkError(err: unknown, url: string): RangegetError {
   const cause = err as NodeJS.ErrnoException;
   const code = cause?.code ?? '';
   const certificate = CERTIFICATE_CODES.test(code);
-  return new NetworkError(describe(new URL(url).host, cause, certificate), {
+  const target = new URL(url);
+  const proxy = proxyIn(cause, target);
+  const message = proxy ? describeProxyFailure(proxy, cause) : describe(target.host, cause, certificate);
+  return new NetworkError(message, {
     cause: err,
     retryable: !certificate && !PERMANENT_NETWORK_CODES.test(code),
   });
+}
+
+/**
+ * The proxy's address when the failure was in reaching it, not `target`: a lookup of another host
+ * name, or a connection to another port.
+ */
+function proxyIn(cause: (NodeJS.ErrnoException & { hostname?: string; address?: string; port?: number }) | undefined, target: URL): string | undefined {
+  if (cause?.syscall === 'getaddrinfo' && cause.hostname && cause.hostname !== target.hostname) return cause.hostname;
+  const targetPort = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  if (cause?.syscall === 'connect' && cause.port !== undefined && cause.port !== targetPort) return `${cause.address}:${cause.port}`;
+  return undefined;
+}
+
+function describeProxyFailure(proxy: string, cause: NodeJS.ErrnoException): string {
+  const words = PLAIN_WORDS[cause.code ?? ''];
+  const what = words ? words[0](`the proxy ${proxy}`) : `the proxy ${proxy}: ${cause.message}`;
+  return `${what} (${cause.code}); check --proxy, or HTTP_PROXY and HTTPS_PROXY`;
 }
 
 function describe(host: string, cause: NodeJS.ErrnoException | undefined, certificate: boolean): string {

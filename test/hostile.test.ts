@@ -180,7 +180,7 @@ describe('error classification', () => {
   it('says what error codes mean, keeping the code', async () => {
     const { toNetworkError } = await import('../src/http.js');
     const error = (code: string, message: string) => toNetworkError(Object.assign(new Error(message), { code }), 'http://h:8080/').message;
-    expect(error('ENOTFOUND', 'getaddrinfo ENOTFOUND h')).toBe('cannot find the host h:8080 (ENOTFOUND); check the URL');
+    expect(error('ENOTFOUND', 'getaddrinfo ENOTFOUND h')).toBe('cannot find h:8080 (ENOTFOUND); check the URL');
     expect(error('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')).toBe('h:8080 sent no response within the timeout (UND_ERR_HEADERS_TIMEOUT); a longer --timeout may help');
     expect(error('UND_ERR_SOCKET', 'other side closed')).toBe('h:8080 closed the connection (UND_ERR_SOCKET)');
     expect(error('EWHATEVER', 'something new')).toBe('h:8080: EWHATEVER: something new');

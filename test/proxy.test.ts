@@ -38,6 +38,14 @@ describe('proxies', () => {
     for (const name of ['a.bin', 'b.bin']) expect(sha256(await readFile(join(dir(), name)))).toBe(sha256(data));
   });
 
+  it('names the proxy, not the server, when the proxy cannot be reached', async () => {
+    const s = await serve(data);
+    const started = performance.now();
+    await expect(get(s.url(), { proxy: 'http://127.0.0.1:1', retries: 5 }))
+      .rejects.toThrow(/^the proxy 127\.0\.0\.1:1 refused the connection \(ECONNREFUSED\); check --proxy, or HTTP_PROXY and HTTPS_PROXY$/);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it('rejects a proxy that is not a URL', async () => {
     await expect(get('http://127.0.0.1:1/x', { proxy: 'not a proxy' })).rejects.toThrow(UsageError);
   });
