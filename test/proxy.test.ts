@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
 import { runCli } from './support/cli.js';
 import { MiB, useDownloads } from './support/harness.js';
-import { startProxy, type TestProxy } from './support/proxy.js';
+import { startProxy, startSocksProxy, type TestProxy } from './support/proxy.js';
 import { sha256, testData } from './support/test-server.js';
 
 const { serve, get, outputSha, dir } = useDownloads();
@@ -36,6 +36,19 @@ describe('proxies', () => {
     expect(direct.code).toBe(0);
     expect(proxy.tunnels.length).toBe(tunnelsBefore);
     for (const name of ['a.bin', 'b.bin']) expect(sha256(await readFile(join(dir(), name)))).toBe(sha256(data));
+  });
+
+  it('goes through a SOCKS5 proxy, quietly: undici\'s "experimental" warning does not reach -q', async () => {
+    const s = await serve(data);
+    const socks = await startSocksProxy();
+    try {
+      const { code, stderr } = await runCli(['-q', '-n', '4', '--proxy', socks.url, '-o', 'a.bin', s.url()], dir());
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(socks.tunnels.length).toBeGreaterThanOrEqual(2);
+      expect(sha256(await readFile(join(dir(), 'a.bin')))).toBe(sha256(data));
+    } finally {
+      await socks.close();
+    }
   });
 
   it('names the proxy, not the server, when the proxy cannot be reached', async () => {

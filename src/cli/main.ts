@@ -138,8 +138,21 @@ function outputMode(args: CliArgs): Mode {
   return process.stderr.isTTY ? 'tty' : 'plain';
 }
 
+/**
+ * undici calls its SOCKS5 support experimental, once per process, in a warning on stderr: noise
+ * in the one-line output (and through -q) about a proxy the user chose. Other warnings still print.
+ */
+function dropSocksWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (String(warning).startsWith('SOCKS5 proxy support is experimental')) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  dropSocksWarning();
   // A reader that goes away (`rangeget --json URL | head -1`) costs its lines, not the download.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   // Until the flags are parsed: a usage error is an event too for a --json reader.
