@@ -221,8 +221,11 @@ class DownloadRun {
       await part.close();
     }
     const bytes = plan.ranges ? plan.size! : segments[0]!.written;
-    await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum })
-      .catch((err: unknown) => { throw isSystemError(err) ? localIoError(err, paths.output) : err; });
+    await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum, signal: this.signal })
+      .catch((err: unknown) => {
+        if (err instanceof AbortedError) err.keptPart = paths.part;
+        throw isSystemError(err) ? localIoError(err, paths.output) : err;
+      });
     return this.finish(paths.output, bytes, resumedBytes);
   }
 
@@ -276,7 +279,7 @@ class DownloadRun {
     const seconds = (performance.now() - this.started) / 1000;
     const connections = Math.max(1, this.connections?.peakActive ?? 0);
     const retries = this.connections?.retries ?? 0;
-    this.emit({ type: 'done', path, bytes, seconds, connections, retries });
+    this.emit({ type: 'done', path, bytes, seconds, connections, retries, resumedBytes });
     return { path, bytes, seconds, connections, resumedBytes, retries };
   }
 

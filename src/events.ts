@@ -35,7 +35,7 @@ export type DownloadEvent =
     }
   | { type: 'notice'; message: string }
   | { type: 'retry'; range: ByteRange; attempt: number; delayMs: number; reason: string }
-  | { type: 'done'; path: string; bytes: number; seconds: number; connections: number; retries: number };
+  | { type: 'done'; path: string; bytes: number; seconds: number; connections: number; retries: number; resumedBytes: number };
 
 export type EventListener = (event: DownloadEvent & { time: string }) => void;
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { IntegrityError } from './errors.js';
+import { AbortedError, IntegrityError } from './errors.js';
 import { removeManifest, syncDirectory } from './manifest.js';
 
 export const CHECKSUM_ALGORITHMS = { sha256: 64, sha512: 128, sha1: 40, md5: 32 } as const;
@@ -14,9 +14,14 @@ export interface Checksum {
   expected: string;
 }
 
-export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Promise<string> {
+/** The file's digest; an abort (Ctrl-C: a large file takes seconds) stops the reading with AbortedError. */
+export async function hashFile(path: string, algorithm: ChecksumAlgorithm, signal?: AbortSignal): Promise<string> {
   const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) hash.update(chunk as Buffer);
+  } catch (err) {
+    throw signal?.aborted ? new AbortedError() : err;
+  }
   return hash.digest('hex');
 }
 
@@ -25,17 +30,19 @@ export interface MergeJob {
   outputPath: string;
   manifestPath: string;
   checksum: Checksum | undefined;
+  signal?: AbortSignal;
 }
 
 /**
- * The last steps, each safe to crash after: verify the checksum, rename the (already
+ * The last steps, each safe to crash after: verify the checksum (an abort stops it, leaving the
+ * complete part file and manifest for the next run to verify), rename the (already
  * fdatasynced) part file into place, fsync the directory so the rename survives, drop the manifest.
  * A crash before the rename leaves a complete part file and manifest; after it, a stale manifest
  * that the next run recognises and removes.
  */
 export async function merge(job: MergeJob): Promise<void> {
   if (job.checksum) {
-    const actual = await hashFile(job.partPath, job.checksum.algorithm);
+    const actual = await hashFile(job.partPath, job.checksum.algorithm, job.signal);
     if (actual !== job.checksum.expected) {
       throw new IntegrityError(
         `${job.checksum.algorithm} mismatch: expected ${job.checksum.expected}, got ${actual}; ` +

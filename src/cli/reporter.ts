@@ -35,6 +35,11 @@ function downloadKey(url: string, output: string | undefined): string {
   return `${url} ${output ?? ''}`;
 }
 
+/** The speed of this run: bytes already on disk from an earlier one do not count. */
+function averageSpeed(run: { bytes: number; resumedBytes: number; seconds: number }): string {
+  return run.seconds > 0 ? `${formatBytes((run.bytes - run.resumedBytes) / run.seconds)}/s` : '-';
+}
+
 /** FORCE_COLOR wins (0 turns colour off), then NO_COLOR, then whether the stream is a terminal. */
 export function colorWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0';
@@ -93,7 +98,7 @@ export class Reporter {
         return this.line(`rangeget: retrying bytes ${event.range.start}- in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
       case 'done':
         this.live.delete(key);
-        return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(event.seconds < 1 ? 2 : 1)} s, ${event.seconds > 0 ? formatBytes(event.bytes / event.seconds) : '-'}/s, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
+        return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(event.seconds < 1 ? 2 : 1)} s, ${averageSpeed(event)}, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
     }
   }
 
@@ -123,7 +128,7 @@ export class Reporter {
       result ? basename(result.path) : url,
       result ? formatBytes(result.bytes) : '-',
       result ? 'done' : `failed (${error!.code})`,
-      result && result.seconds > 0 ? `${formatBytes(result.bytes / result.seconds)}/s` : '-',
+      result ? averageSpeed(result) : '-',
     ]);
     const table = [['name', 'size', 'status', 'average speed'], ...rows];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));

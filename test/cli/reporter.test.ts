@@ -29,9 +29,18 @@ describe('Reporter off a terminal', () => {
     let text = '';
     stderr.on('data', (chunk: Buffer) => (text += chunk));
     const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream }).listener('http://x/f');
-    listener({ type: 'done', path: '/tmp/f', bytes: 1000, seconds: 0.04, connections: 1, retries: 0, time });
-    listener({ type: 'done', path: '/tmp/g', bytes: 1000, seconds: 12.34, connections: 2, retries: 1, time });
+    listener({ type: 'done', path: '/tmp/f', bytes: 1000, seconds: 0.04, connections: 1, retries: 0, resumedBytes: 0, time });
+    listener({ type: 'done', path: '/tmp/g', bytes: 1000, seconds: 12.34, connections: 2, retries: 1, resumedBytes: 0, time });
     expect(text).toBe('saved /tmp/f (1000 B) in 0.04 s, 24.4 KiB/s, 1 connection, 0 retries\nsaved /tmp/g (1000 B) in 12.3 s, 81 B/s, 2 connections, 1 retry\n');
+  });
+
+  it('counts only the bytes of this run in its speed, not those resumed from an earlier one', () => {
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (chunk: Buffer) => (text += chunk));
+    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream }).listener('http://x/f');
+    listener({ type: 'done', path: '/tmp/f', bytes: 3072, seconds: 2, connections: 1, retries: 0, resumedBytes: 1024, time });
+    expect(text).toBe('saved /tmp/f (3.00 KiB) in 2.0 s, 1.00 KiB/s, 1 connection, 0 retries\n');
   });
 });
 
