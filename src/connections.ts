@@ -4,7 +4,7 @@ import {
   AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, RemoteChangedError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
-import { fetchSegment } from './fetcher.js';
+import { fetchSegment, type FetchJob } from './fetcher.js';
 import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
@@ -192,13 +192,7 @@ export class Connections {
       const attempt: Attempt = { controller: new AbortController(), sentAt: performance.now() };
       this.attempts.set(segment, attempt);
       try {
-        await fetchSegment({
-          dispatcher: this.context.agent, url: plan.finalUrl, headers: headersFor(plan.finalUrl, plan.url, this.context.settings.headers), segment, ranged: plan.ranges,
-          ifRange: ifRangeValue(plan), etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: new SegmentWriter(file, segment, (bytes) => {
-            this.bytesWritten += bytes;
-            onWritten(bytes);
-          }), signal: AbortSignal.any([signal, attempt.controller.signal]), onHeaders: () => (attempt.flowing = startPace(segment)), stallTimeoutMs: this.context.settings.timeoutMs, limiter: this.limiter,
-        });
+        await fetchSegment(this.job(segment, plan, attempt, file, signal, onWritten));
         return;
       } catch (err) {
         if (isSystemError(err)) throw localIoError(err, partPath);
@@ -218,6 +212,31 @@ export class Connections {
         this.attempts.delete(segment);
       }
     }
+  }
+
+  /** One request for the missing bytes of `segment` from `plan`'s server, written through `file`. */
+  private job(segment: Segment, plan: Plan, attempt: Attempt, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): FetchJob {
+    const { settings } = this.context;
+    const writer = new SegmentWriter(file, segment, (bytes) => {
+      this.bytesWritten += bytes;
+      onWritten(bytes);
+    });
+    return {
+      dispatcher: this.context.agent,
+      url: plan.finalUrl,
+      headers: headersFor(plan.finalUrl, plan.url, settings.headers),
+      segment,
+      ranged: plan.ranges,
+      ifRange: ifRangeValue(plan),
+      etag: plan.etag,
+      lastModified: plan.lastModified,
+      size: plan.size,
+      writer,
+      signal: AbortSignal.any([signal, attempt.controller.signal]),
+      onHeaders: () => (attempt.flowing = startPace(segment)),
+      stallTimeoutMs: settings.timeoutMs,
+      limiter: this.limiter,
+    };
   }
 
   /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
