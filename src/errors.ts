@@ -158,7 +158,8 @@ export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
 export function localIoError(cause: unknown, path: string): LocalIoError {
   const err = cause as NodeJS.ErrnoException;
   const what = err?.code === 'ENOSPC' ? 'no space left on device'
-    : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied'
+    : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied; save where you may write, with -d DIR or -o FILE'
+    : err?.code === 'EROFS' ? 'read-only file system; save elsewhere, with -d DIR or -o FILE'
     : err?.code === 'ELOOP' ? 'a symbolic link, which rangeget does not write through; remove it'
     : err?.message ?? String(cause);
   return new LocalIoError(`${err?.path ?? path}: ${what}`, { cause });

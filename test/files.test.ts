@@ -1,7 +1,7 @@
 import { readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalIoError } from '../src/errors.js';
+import { LocalIoError, localIoError } from '../src/errors.js';
 import { openPart } from '../src/files.js';
 import { writeFileAtomically } from '../src/manifest.js';
 import { useTempDir } from './support/temp-dir.js';
@@ -40,5 +40,14 @@ describe('files rangeget writes never follow a planted symbolic link', () => {
     await symlink(await victim(), `${manifest}.tmp`);
     await expect(writeFileAtomically(manifest, '{}', false)).rejects.toMatchObject({ code: 'ELOOP' });
     expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
+  });
+});
+
+describe('local I/O errors', () => {
+  it('name the path and say what to do', () => {
+    const fsError = (code: string) => Object.assign(new Error(`${code}: oops`), { code, path: '/x/f.part' });
+    expect(localIoError(fsError('EACCES'), '/x').message).toBe('/x/f.part: permission denied; save where you may write, with -d DIR or -o FILE');
+    expect(localIoError(fsError('EROFS'), '/x').message).toBe('/x/f.part: read-only file system; save elsewhere, with -d DIR or -o FILE');
+    expect(localIoError(fsError('ENOSPC'), '/x').message).toBe('/x/f.part: no space left on device');
   });
 });
