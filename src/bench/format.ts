@@ -19,7 +19,7 @@ export function formatTable(report: BenchReport): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [
-    `${report.url}: ${formatBytes(report.bytesPerRun)} per run`,
+    `${report.url}: ${formatBytes(report.bytesPerRun)} per run${report.durationSeconds === null ? '' : `, or ${report.durationSeconds} s, whichever comes first`}`,
     line(header),
     ...rows.map(line),
     '',

@@ -65,6 +65,8 @@ export interface BenchReport {
   /** Size of the object, or null when the server does not say. */
   size: number | null;
   bytesPerRun: number;
+  /** When --duration cut each run short: that many seconds; else null. */
+  durationSeconds: number | null;
   /** The smallest connection count within 90% of the best aggregate throughput. */
   knee: number;
   summary: string;
@@ -90,6 +92,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     url: options.url,
     size: target.plan.size ?? null,
     bytesPerRun: bytes,
+    durationSeconds: options.durationSeconds ?? null,
     knee: findKnee(results),
     summary: kneeSentence(results),
     results,

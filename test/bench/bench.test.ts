@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSV_COLUMNS } from '../../src/bench/format.js';
+import { CSV_COLUMNS, formatTable } from '../../src/bench/format.js';
 import { runBench, type BenchReport } from '../../src/bench/sweep.js';
 import { runCli } from '../support/cli.js';
 import { MiB } from '../support/harness.js';
@@ -102,6 +102,8 @@ describe('rangeget bench output', () => {
     expect(result!.bytes).toBeGreaterThan(MiB);
     expect(result!.bytes).toBeLessThan(4 * MiB);
     expect(within(result!.throughput, 2 * MiB, 0.15)).toBe(true);
+    expect(report.durationSeconds).toBe(1);
+    expect(formatTable(report).split('\n')[0]).toBe(`${server.url()}: 8.00 MiB per run, or 1 s, whichever comes first`);
   });
 
   it('refuses an --svg path it could not write before measuring anything', async () => {
