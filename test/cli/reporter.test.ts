@@ -9,38 +9,38 @@ const time = new Date().toISOString();
 const start: DownloadEvent = { type: 'start', url: 'http://x/f', path: '/tmp/f', total: 1000, segmented: true, connections: 2, resumedBytes: 0 };
 const progress = (bytes: number, speed: number): DownloadEvent => ({ type: 'progress', bytes, total: 1000, speed, connections: 2, segments: [] });
 
+/** A plain (off-terminal) reporter's listener for one download, and what it printed so far. */
+function plainReporter(plainIntervalMs?: number) {
+  const stderr = new PassThrough();
+  let text = '';
+  stderr.on('data', (chunk: Buffer) => (text += chunk));
+  const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream, plainIntervalMs }).listener('http://x/f');
+  return { listener, printed: () => text };
+}
+
 describe('Reporter off a terminal', () => {
   it('prints the first progress line one interval after the start, then one per interval', async () => {
-    const stderr = new PassThrough();
-    let text = '';
-    stderr.on('data', (chunk: Buffer) => (text += chunk));
-    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream, plainIntervalMs: 100 }).listener('http://x/f');
+    const { listener, printed } = plainReporter(100);
     listener({ ...start, time });
     listener({ ...progress(10, 0), time });
-    expect(text).toBe('');
+    expect(printed()).toBe('');
     await sleep(150);
     listener({ ...progress(500, 250), time });
     listener({ ...progress(600, 250), time });
-    expect(text).toBe('50.0%  500 B/1000 B  250 B/s  ETA 00:02  2 conn\n');
+    expect(printed()).toBe('50.0%  500 B/1000 B  250 B/s  ETA 00:02  2 conn\n');
   });
 
   it('says how long a download took in hundredths of a second under one second', () => {
-    const stderr = new PassThrough();
-    let text = '';
-    stderr.on('data', (chunk: Buffer) => (text += chunk));
-    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream }).listener('http://x/f');
+    const { listener, printed } = plainReporter();
     listener({ type: 'done', path: '/tmp/f', bytes: 1000, seconds: 0.04, connections: 1, retries: 0, resumedBytes: 0, time });
     listener({ type: 'done', path: '/tmp/g', bytes: 1000, seconds: 12.34, connections: 2, retries: 1, resumedBytes: 0, time });
-    expect(text).toBe('saved /tmp/f (1000 B) in 0.04 s, 24.4 KiB/s, 1 connection, 0 retries\nsaved /tmp/g (1000 B) in 12.3 s, 81 B/s, 2 connections, 1 retry\n');
+    expect(printed()).toBe('saved /tmp/f (1000 B) in 0.04 s, 24.4 KiB/s, 1 connection, 0 retries\nsaved /tmp/g (1000 B) in 12.3 s, 81 B/s, 2 connections, 1 retry\n');
   });
 
   it('counts only the bytes of this run in its speed, not those resumed from an earlier one', () => {
-    const stderr = new PassThrough();
-    let text = '';
-    stderr.on('data', (chunk: Buffer) => (text += chunk));
-    const listener = new Reporter('plain', { stderr: stderr as unknown as NodeJS.WriteStream }).listener('http://x/f');
+    const { listener, printed } = plainReporter();
     listener({ type: 'done', path: '/tmp/f', bytes: 3072, seconds: 2, connections: 1, retries: 0, resumedBytes: 1024, time });
-    expect(text).toBe('saved /tmp/f (3.00 KiB) in 2.0 s, 1.00 KiB/s, 1 connection, 0 retries\n');
+    expect(printed()).toBe('saved /tmp/f (3.00 KiB) in 2.0 s, 1.00 KiB/s, 1 connection, 0 retries\n');
   });
 });
 
