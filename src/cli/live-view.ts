@@ -54,7 +54,8 @@ export function progressFigures(p: Pick<Progress, 'bytes' | 'total' | 'speed'>) 
 
 /**
  * Name, percent, bar, bytes, speed, ETA, connections, fitted to the width: percent, speed and ETA
- * always; then connections, bytes, the name and the bar while they fit.
+ * while they fit (cut short on a very narrow terminal: a wrapped line would break the redraw); then
+ * connections, bytes, the name and the bar while they fit.
  */
 function statusLine(name: string, p: Progress, columns: number, color: boolean): string {
   const { percent, size, speed, eta } = progressFigures(p);
@@ -70,7 +71,7 @@ function statusLine(name: string, p: Progress, columns: number, color: boolean):
     const at = parts.indexOf(percent);
     parts[at] = `${percent} ${progressBar(p.bytes / p.total, barWidth, color)}`;
   }
-  return parts.join('  ');
+  return clip(parts.join('  '), columns);
 }
 
 function progressBar(fraction: number, width: number, color: boolean): string {
