@@ -122,7 +122,8 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     headers: parseHeaders([args.header ?? []].flat()),
     userAgent: args.userAgent,
     user: args.user,
-    limitRate: args.limitRate === undefined ? undefined : parseSize(args.limitRate, 'rate limit'),
+    // A rate may be written as one: 10M/s.
+    limitRate: args.limitRate === undefined ? undefined : parseSize(args.limitRate.replace(/\/s$/i, ''), 'rate limit'),
     insecure: args.insecure,
     caCert: args.caCert,
     proxy: args.proxy,

@@ -43,6 +43,14 @@ describe('rangeget CLI', () => {
     expect(await readdir(dir)).toEqual(['x.bin']);
   });
 
+  it('takes --limit-rate written as a rate, 8M/s', async () => {
+    const { code, stdout } = await runCli(['--json', '--limit-rate', '8M/s', '-o', 'r.bin', server.url()], dir);
+    expect(code).toBe(0);
+    const done = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; seconds: number };
+    expect(done.type).toBe('done');
+    expect(done.seconds).toBeGreaterThan(0.15);
+  });
+
   it('prints NDJSON events with --json', async () => {
     const { code, stdout } = await runCli(['--json', '-o', 'out.bin', server.url()], dir);
     expect(code).toBe(0);
