@@ -67,6 +67,7 @@ const PLAIN_WORDS: Record<string, Described> = {
   UND_ERR_HEADERS_TIMEOUT: [(host) => `${host} sent no response within the timeout`, LONGER_TIMEOUT],
   UND_ERR_BODY_TIMEOUT: [(host) => `${host} sent no data within the timeout`, LONGER_TIMEOUT],
   UND_ERR_SOCKET: [(host) => `${host} closed the connection`],
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: [(host) => `${host} sent a body of another length than its Content-Length said`],
   ERR_SSL_WRONG_VERSION_NUMBER: [(host) => `${host} did not answer in TLS`, "check the URL's scheme and port"],
 };
 
@@ -110,10 +111,16 @@ function describe(host: string, cause: NodeJS.ErrnoException | undefined, certif
   const words = PLAIN_WORDS[code];
   if (words) return `${words[0](host)} (${code})${words[1] ? `; ${words[1]}` : ''}`;
   const message = cause?.message || String(cause);
-  if (isParserError(cause)) return `${host} did not answer in HTTP/1.1 (${message.replace(/^Response does not match the HTTP\/1\.1 protocol \((.*)\)$/, '$1')}); check the URL's scheme and port`;
+  if (isParserError(cause)) return notHttp(host, message.replace(/^Response does not match the HTTP\/1\.1 protocol \((.*)\)$/, '$1'));
   const what = message !== code && code ? `${code}: ${message}` : message;
   const hint = certificate ? '; to trust it, name its CA with --ca-cert FILE (or skip the check with --insecure)' : '';
   return `${host}: ${what}${hint}`;
+}
+
+/** What llhttp's reason for refusing a response says: another protocol on that port, or broken HTTP. */
+function notHttp(host: string, reason: string): string {
+  if (reason.startsWith('Expected HTTP/')) return `${host} did not answer in HTTP (${reason}); check the URL's scheme and port`;
+  return `${host} sent a response that is not valid HTTP/1.1 (${reason}), which rangeget cannot read`;
 }
 
 /** Whether another attempt at the same request may succeed. */

@@ -102,7 +102,7 @@ describe('flaky networks: recover', () => {
     const { port } = ssh.address() as AddressInfo;
     const started = performance.now();
     try {
-      await expect(get(`http://127.0.0.1:${port}/x`, { retries: 5 })).rejects.toThrow(/did not answer in HTTP\/1.1 \(.*\); check the URL's scheme and port/);
+      await expect(get(`http://127.0.0.1:${port}/x`, { retries: 5 })).rejects.toThrow(/did not answer in HTTP \(Expected HTTP\/.*\); check the URL's scheme and port/);
     } finally {
       ssh.close();
     }
@@ -184,6 +184,8 @@ describe('error classification', () => {
     expect(error('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')).toBe('h:8080 sent no response within the timeout (UND_ERR_HEADERS_TIMEOUT); a longer --timeout may help');
     expect(error('UND_ERR_SOCKET', 'other side closed')).toBe('h:8080 closed the connection (UND_ERR_SOCKET)');
     expect(error('EWHATEVER', 'something new')).toBe('h:8080: EWHATEVER: something new');
+    const broken = Object.assign(new Error('Response does not match the HTTP/1.1 protocol (Invalid header token)'), { name: 'HTTPParserError' });
+    expect(toNetworkError(broken, 'http://h:8080/').message).toBe('h:8080 sent a response that is not valid HTTP/1.1 (Invalid header token), which rangeget cannot read');
   });
 });
 
