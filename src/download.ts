@@ -9,7 +9,7 @@ import {
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
-import { createDispatcher, isWrongAddress, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
+import { attemptsForWrongAddress, createDispatcher, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -118,13 +118,14 @@ class DownloadRun {
     }
   }
 
-  /** The planner's request, retried like a range on 5xx, 408, 429 and resets; a wrong address (refused, not HTTP) fails at once. */
+  /** The planner's request, retried like a range on 5xx, 408, 429 and resets; a wrong address (refused, not HTTP) fails soon. */
   private async planWithRetries(): Promise<Plan> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await makePlan(this.agent, this.settings.url, this.settings.headers, this.signal);
       } catch (err) {
-        if (!isRetryable(err) || isWrongAddress(err) || attempt > this.settings.retries) throw err;
+        const attempts = Math.min(this.settings.retries + 1, attemptsForWrongAddress(err) ?? Infinity);
+        if (!isRetryable(err) || attempt >= attempts) throw err;
         const delayMs = retryDelayMs(err, attempt);
         this.emit({ type: 'notice', message: `${(err as Error).message}; retrying in ${(delayMs / 1000).toFixed(1)} s` });
         await waitBeforeRetry(delayMs, this.signal);

@@ -130,19 +130,22 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
-/** A response that is not HTTP/1.1 at all. Mid-download it may be a glitch; at the first contact, another protocol. */
+/** A response that is not HTTP/1.1 at all: another protocol, a broken server, or stray bytes on a reused connection. */
 function isParserError(cause: unknown): boolean {
   return (cause as Error | undefined)?.name === 'HTTPParserError';
 }
 
 /**
- * Nothing listened at the address, or something that does not speak HTTP did: at the first
- * contact, most likely a wrong host or port, which retries do not change.
+ * How many attempts the first contact gets when `err` suggests a wrong address, else undefined.
+ * Nothing listening: one (a wrong host or port, which retries do not change). Not HTTP: two, as
+ * the second goes out on a fresh connection (undici drops the one that broke, and a server that
+ * sends a body after a HEAD leaves stray bytes on it).
  */
-export function isWrongAddress(err: unknown): boolean {
-  if (!(err instanceof NetworkError)) return false;
+export function attemptsForWrongAddress(err: unknown): number | undefined {
+  if (!(err instanceof NetworkError)) return undefined;
   const cause = err.cause as NodeJS.ErrnoException | undefined;
-  return cause?.code === 'ECONNREFUSED' || isParserError(cause);
+  if (cause?.code === 'ECONNREFUSED') return 1;
+  return isParserError(cause) ? 2 : undefined;
 }
 
 export interface FollowedResponse {
