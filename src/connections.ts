@@ -5,7 +5,8 @@ import {
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
-import { headersFor, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
+import { headersFor, retryDelayMs, waitBeforeRetry } from './http.js';
+import { isRetryable } from './network-errors.js';
 import type { Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';

@@ -9,13 +9,14 @@ import {
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
-import { attemptsForWrongAddress, createDispatcher, isRetryable, retryDelayMs, waitBeforeRetry } from './http.js';
+import { createDispatcher, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
   type Manifest,
 } from './manifest.js';
 import { merge } from './merger.js';
+import { attemptsForWrongAddress, isRetryable } from './network-errors.js';
 import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
 import { etagFlaps, makePlan, type Plan } from './planner.js';
 import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';

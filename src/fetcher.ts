@@ -5,7 +5,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import {
   AbortedError, HttpError, NetworkError, ProtocolError, RangegetError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
 } from './errors.js';
-import { headerValue, parseRetryAfter, toNetworkError, type Headers } from './http.js';
+import { headerValue, parseRetryAfter, type Headers } from './http.js';
+import { toNetworkError } from './network-errors.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './range.js';
 import type { Segment } from './scheduler.js';
 import type { Pacer } from './pacer.js';

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { HttpError, NetworkError } from '../src/errors.js';
+import { HttpError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
 import { sha256, testData } from './support/test-server.js';
@@ -165,27 +165,6 @@ describe('lying or odd servers: never corrupt', () => {
     const redirects = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`/r${i}`, `/r${i + 1}`]));
     const s = await serve(testData(10), { redirects });
     await expect(get(s.url('/r0'))).rejects.toThrow(/more than 10 redirects/);
-  });
-});
-
-describe('error classification', () => {
-  it('does not retry unknown hosts or certificate problems', async () => {
-    const { toNetworkError, isRetryable } = await import('../src/http.js');
-    const dns = toNetworkError(Object.assign(new Error('getaddrinfo ENOTFOUND x.invalid'), { code: 'ENOTFOUND' }), 'http://x.invalid/');
-    const tls = toNetworkError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'https://h/');
-    const reset = toNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'http://h/');
-    expect([dns, tls, reset].map((e) => e instanceof NetworkError && isRetryable(e))).toEqual([false, false, true]);
-  });
-
-  it('says what error codes mean, keeping the code', async () => {
-    const { toNetworkError } = await import('../src/http.js');
-    const error = (code: string, message: string) => toNetworkError(Object.assign(new Error(message), { code }), 'http://h:8080/').message;
-    expect(error('ENOTFOUND', 'getaddrinfo ENOTFOUND h')).toBe('cannot find h:8080 (ENOTFOUND); check the URL');
-    expect(error('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')).toBe('h:8080 sent no response within the timeout (UND_ERR_HEADERS_TIMEOUT); a longer --timeout may help');
-    expect(error('UND_ERR_SOCKET', 'other side closed')).toBe('h:8080 closed the connection (UND_ERR_SOCKET)');
-    expect(error('EWHATEVER', 'something new')).toBe('h:8080: EWHATEVER: something new');
-    const broken = Object.assign(new Error('Response does not match the HTTP/1.1 protocol (Invalid header token)'), { name: 'HTTPParserError' });
-    expect(toNetworkError(broken, 'http://h:8080/').message).toBe('h:8080 sent a response that is not valid HTTP/1.1 (Invalid header token), which rangeget cannot read');
   });
 });
 
