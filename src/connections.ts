@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { setMaxListeners } from 'node:events';
+import type { ConnectionGrant } from './connection-grant.js';
 import {
   AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, RemoteChangedError, isSystemError, localIoError,
 } from './errors.js';
@@ -7,7 +8,7 @@ import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
 import { headersFor, retryDelayMs, waitBeforeRetry } from './http.js';
 import { isRetryable } from './network-errors.js';
-import type { Settings } from './options.js';
+import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, makePlan, type Plan } from './planner.js';
 import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
@@ -43,6 +44,8 @@ export interface ConnectionContext {
   /** Other servers of the same file that agreed with the plan. */
   mirrors: Plan[];
   emit(event: DownloadEvent): void;
+  /** Connections given while the download runs: more workers, which steal work like any other. */
+  moreConnections?: ConnectionGrant;
 }
 
 /**
@@ -111,9 +114,20 @@ export class Connections {
         }
       }
     };
+    const running: Promise<void>[] = [];
+    const addWorkers = (count: number) => {
+      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) running.push(worker(running.length));
+    };
+    addWorkers(workers);
+    if (plan.ranges) this.context.moreConnections?.take(addWorkers);
     try {
-      await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
+      // Workers added while the others run are waited for too.
+      for (let waited = 0; waited < running.length;) {
+        waited = running.length;
+        await Promise.all(running);
+      }
     } finally {
+      this.context.moreConnections?.take(undefined);
       clearInterval(progress);
       clearInterval(pace);
       this.context.signal?.removeEventListener('abort', onAbort);

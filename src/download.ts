@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { rm, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
+import type { ConnectionGrant } from './connection-grant.js';
 import { Connections, Stopper } from './connections.js';
 import {
   AbortedError, ManifestError, OutputExistsError, RangeIgnoredError, RangegetError, RemoteChangedError, SizeMismatchError,
@@ -17,7 +18,7 @@ import {
 } from './manifest.js';
 import { merge } from './merger.js';
 import { attemptsForWrongAddress, isRetryable } from './network-errors.js';
-import { resolveSettings, type DownloadOptions, type Settings } from './options.js';
+import { MAX_CONNECTIONS, resolveSettings, type DownloadOptions, type Settings } from './options.js';
 import { etagFlaps, makePlan, type Plan } from './planner.js';
 import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
 
@@ -48,10 +49,11 @@ const MAX_FRESH_STARTS = 2;
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
   const ca = await trustedCas(settings.caCert);
-  const agent = createDispatcher({ ...settings, ca });
+  // Granted connections need room in the pool; the workers, not the pool, bound the requests.
+  const agent = createDispatcher({ ...settings, ca, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
   const guarded = guardListener(options.onEvent, options.signal);
   try {
-    const result = await new DownloadRun(settings, agent, guarded.signal, guarded.listener).run();
+    const result = await new DownloadRun(settings, agent, guarded.signal, guarded.listener, options.moreConnections).run();
     if (guarded.failure) throw guarded.failure.error;
     return result;
   } catch (err) {
@@ -76,6 +78,7 @@ class DownloadRun {
     private readonly agent: Dispatcher,
     private readonly signal: AbortSignal | undefined,
     private readonly listener: EventListener | undefined,
+    private readonly moreConnections: ConnectionGrant | undefined,
   ) {}
 
   async run(): Promise<DownloadResult> {
@@ -87,6 +90,7 @@ class DownloadRun {
     this.mirrors = await this.planMirrors(plan);
     this.connections = new Connections({
       agent: this.agent, settings: this.settings, signal: this.signal, mirrors: this.mirrors, emit: (e) => this.emit(e),
+      moreConnections: this.moreConnections,
     });
     const paths = this.paths(plan.fileName);
     // A name from the server or the URL is known only now; one from -o was checked above.

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { ConnectionGrant } from './connection-grant.js';
 import { UsageError } from './errors.js';
 import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm } from './merger.js';
 import type { EventListener } from './events.js';
@@ -51,6 +52,8 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Receives start, progress (5 per second), notice, retry and done events. */
   onEvent?: EventListener;
+  /** Lets the running download open more connections than `connections`, up to 64 (a list of downloads passing on the connections of finished ones). */
+  moreConnections?: ConnectionGrant;
 }
 
 /** Options checked and completed with defaults. */

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import yargs, { type Argv } from 'yargs';
+import { ConnectionGrant } from '../connection-grant.js';
 import { download } from '../download.js';
 import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
@@ -198,21 +199,36 @@ export async function main(argv: string[]): Promise<number> {
  */
 async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortSignal, reporter: Reporter): Promise<number> {
   const limit = pLimit(jobs);
+  const running = new Set<ConnectionGrant>();
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
     if (signal.aborted) return { url: options.url, error: new AbortedError() };
+    const grant = new ConnectionGrant();
+    running.add(grant);
     try {
-      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output) });
+      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output), moreConnections: grant });
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError)) throw err;
       reporter.error(err, options.url, options.output);
       return { url: options.url, error: err };
+    } finally {
+      running.delete(grant);
+      // The list's last downloads take over the connections of each one that ends.
+      if (limit.pendingCount === 0 && !signal.aborted) handOut(options.connections!, [...running]);
     }
   })));
   // An interrupt that came after every download had finished (during the last rename) stopped nothing.
   if (outcomes.some((o) => o.error instanceof AbortedError)) return ExitCode.interrupted;
   if (list.length > 1) reporter.summary(outcomes);
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
+}
+
+/** Shares `count` connections out among `grants`, as evenly as whole connections allow. */
+function handOut(count: number, grants: ConnectionGrant[]): void {
+  grants.forEach((grant, i) => {
+    const share = Math.floor(count / grants.length) + (i < count % grants.length ? 1 : 0);
+    if (share > 0) grant.give(share);
+  });
 }
 
 /** Ctrl-C or SIGTERM aborts gracefully (flush, save the manifest); a second one exits at once. */

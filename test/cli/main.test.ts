@@ -189,6 +189,22 @@ describe('rangeget CLI', () => {
     expect((await readdir(dir)).sort()).toEqual(['a.bin', 'b.bin']);
   });
 
+  it('passes the connections of a finished download to the one still running', async () => {
+    const big = testData(8 * MiB);
+    const slow = await TestServer.start(big, { bytesPerSecond: MiB });
+    try {
+      const { code, stdout } = await runCli(['--json', '-j', '2', '-n', '8', '--min-segment-size', '256K', server.url('/small.bin'), slow.url('/big.bin')], dir);
+      expect(code).toBe(0);
+      const done = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; path: string; connections: number })
+        .filter((e) => e.type === 'done');
+      // Each starts with 4 of the 8; the big one's new connections steal from its ranges, all 8 at once.
+      expect(done.find((e) => e.path.endsWith('big.bin'))?.connections).toBe(8);
+      expect(sha256(await readFile(join(dir, 'big.bin')))).toBe(sha256(big));
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('reads URLs from -i, runs -j downloads at once, and ends with a results table', async () => {
     await writeFile(join(dir, 'list.txt'), `# three files\n${server.url('/one.bin')}\n${server.url('/x')} two.bin\n\nhttp://127.0.0.1:1/three.bin\n`);
     const { code, stderr } = await runCli(['-i', 'list.txt', '-j', '2', '-n', '4'], dir);
