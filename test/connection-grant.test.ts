@@ -10,6 +10,7 @@ describe('ConnectionGrant', () => {
     grant.take((extra) => taken.push(extra));
     grant.give(4);
     expect(taken).toEqual([3, 4]);
+    expect(grant.given).toBe(7);
   });
 
   it('keeps what is given between two runs of a download for the next', () => {

@@ -214,7 +214,7 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
     } finally {
       running.delete(grant);
       // The list's last downloads take over the connections of each one that ends.
-      if (limit.pendingCount === 0 && !signal.aborted) handOut(options.connections!, [...running]);
+      if (limit.pendingCount === 0 && !signal.aborted) handOut(options.connections! + grant.given, [...running]);
     }
   })));
   // An interrupt that came after every download had finished (during the last rename) stopped nothing.
