@@ -205,7 +205,9 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
     const grant = new ConnectionGrant();
     running.add(grant);
     try {
-      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output), moreConnections: grant });
+      // One download alone has every connection from the start.
+      const more = list.length > 1 ? { moreConnections: grant } : {};
+      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output), ...more });
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError)) throw err;
