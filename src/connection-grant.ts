@@ -4,16 +4,20 @@
  * fraction of -n. Connections given before the download can use them wait for it.
  */
 export class ConnectionGrant {
-  /** Connections given so far, taken or not: what the download holds beyond its own. */
-  given = 0;
+  private total = 0;
   private pending = 0;
   private listener: ((extra: number) => void) | undefined;
 
   /** Gives the download `extra` more connections (it stops at 64 in all). */
   give(extra: number): void {
-    this.given += extra;
+    this.total += extra;
     if (this.listener) this.listener(extra);
     else this.pending += extra;
+  }
+
+  /** Connections given so far, taken or not: what the download holds beyond its own. */
+  get given(): number {
+    return this.total;
   }
 
   /** For the download: `listener` takes what is given from now on, and at once what was given before; undefined stops taking. */
