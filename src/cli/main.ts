@@ -49,7 +49,7 @@ const EPILOGUE = [
 function downloadOptions<T>(y: Argv<T>) {
   return networkOptions(y)
     .option('input-file', { alias: 'i', type: 'string', requiresArg: true, describe: "URLs to fetch, one per line with an optional name after it ('-': stdin)" })
-    .option('jobs', { alias: 'j', requiresArg: true, default: 2, describe: 'downloads at once; they share the -n connections' })
+    .option('jobs', { alias: 'j', requiresArg: true, default: 2, describe: 'downloads at once, sharing -n (freed connections go to the rest)' })
     .option('output', { alias: 'o', type: 'string', describe: 'output file (default: name from the server or URL)' })
     .option('dir', { alias: 'd', type: 'string', describe: 'directory to save into (default: current)' })
     .option('connections', { alias: 'n', requiresArg: true, default: DEFAULT_CONNECTIONS, describe: `parallel connections, 1-${MAX_CONNECTIONS}` })
