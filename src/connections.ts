@@ -119,7 +119,12 @@ export class Connections {
       for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) running.push(worker(running.length));
     };
     addWorkers(workers);
-    if (plan.ranges) this.context.moreConnections?.take(addWorkers);
+    if (plan.ranges) {
+      this.context.moreConnections?.take((extra) => {
+        addWorkers(extra.connections);
+        this.limiter?.setRate(this.limiter.bytesPerSecond + extra.bytesPerSecond);
+      });
+    }
     try {
       // Workers added while the others run are waited for too.
       for (let waited = 0; waited < running.length;) {

@@ -1,4 +1,4 @@
-export { ConnectionGrant } from './connection-grant.js';
+export { ConnectionGrant, type Share } from './connection-grant.js';
 export { download, type DownloadResult } from './download.js';
 export type { DownloadOptions } from './options.js';
 export type { DownloadEvent, EventListener, SegmentProgress } from './events.js';

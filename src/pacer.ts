@@ -1,13 +1,22 @@
 /** Paces bytes to an average rate: how long to wait before the next chunk may go. */
 export class Pacer {
-  private readonly started = performance.now();
+  private started = performance.now();
   private sent = 0;
 
   /**
    * `maxBurstSeconds` caps the idle time banked as credit: a long-lived, shared pacer must not turn an
    * idle minute into a burst; a per-response one keeps its exact average (catching up after a hiccup).
    */
-  constructor(readonly bytesPerSecond: number, private readonly maxBurstSeconds = Infinity) {}
+  constructor(public bytesPerSecond: number, private readonly maxBurstSeconds = Infinity) {}
+
+  /** Paces at `bytesPerSecond` from now on; what was sent ahead of the old pace still waits, at the new one. */
+  setRate(bytesPerSecond: number): void {
+    const now = performance.now();
+    const ahead = this.sent - ((now - this.started) / 1000) * this.bytesPerSecond;
+    this.started = now;
+    this.sent = Math.max(0, ahead);
+    this.bytesPerSecond = bytesPerSecond;
+  }
 
   waitMs(): number {
     return (this.sent * 1000) / this.bytesPerSecond - (performance.now() - this.started);

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import yargs, { type Argv } from 'yargs';
-import { ConnectionGrant } from '../connection-grant.js';
+import { ConnectionGrant, type Share } from '../connection-grant.js';
 import { download } from '../download.js';
 import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
@@ -216,7 +216,7 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
     } finally {
       running.delete(grant);
       // The list's last downloads take over the connections of each one that ends.
-      if (limit.pendingCount === 0 && !signal.aborted) handOut(options.connections! + grant.given, [...running]);
+      if (limit.pendingCount === 0 && !signal.aborted) handOut(held(options, grant), [...running]);
     }
   })));
   // An interrupt that came after every download had finished (during the last rename) stopped nothing.
@@ -225,11 +225,17 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
 }
 
-/** Shares `count` connections out among `grants`, as evenly as whole connections allow. */
-function handOut(count: number, grants: ConnectionGrant[]): void {
+/** What a download of a list held: its own share of -n and --limit-rate, and what it was given. */
+function held(options: DownloadOptions, grant: ConnectionGrant): Share {
+  const { connections, bytesPerSecond } = grant.given;
+  return { connections: options.connections! + connections, bytesPerSecond: (options.limitRate ?? 0) + bytesPerSecond };
+}
+
+/** Shares connections and rate out among `grants`: whole connections as evenly as they go, the rate evenly. */
+function handOut(freed: Share, grants: ConnectionGrant[]): void {
   grants.forEach((grant, i) => {
-    const share = Math.floor(count / grants.length) + (i < count % grants.length ? 1 : 0);
-    if (share > 0) grant.give(share);
+    const connections = Math.floor(freed.connections / grants.length) + (i < freed.connections % grants.length ? 1 : 0);
+    grant.give({ connections, bytesPerSecond: Math.floor(freed.bytesPerSecond / grants.length) });
   });
 }
 

@@ -205,6 +205,23 @@ describe('rangeget CLI', () => {
     }
   });
 
+  it('passes on the share of --limit-rate of a finished download too', async () => {
+    const big = testData(6 * MiB);
+    const second = await TestServer.start(big);
+    try {
+      // 2 MiB/s each: the small file (2 MiB) ends after about 1 s; then the big one has 4 MiB/s for
+      // its last 4 MiB, about 2 s in all, where keeping 2 MiB/s would take 3 s.
+      const { code, stdout } = await runCli(['--json', '-j', '2', '-n', '4', '--limit-rate', '4M', server.url('/small.bin'), second.url('/big.bin')], dir);
+      expect(code).toBe(0);
+      const done = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; path: string; seconds: number })
+        .find((e) => e.type === 'done' && e.path.endsWith('big.bin'))!;
+      expect(done.seconds).toBeGreaterThan(1.6);
+      expect(done.seconds).toBeLessThan(2.5);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('reads URLs from -i, runs -j downloads at once, and ends with a results table', async () => {
     await writeFile(join(dir, 'list.txt'), `# three files\n${server.url('/one.bin')}\n${server.url('/x')} two.bin\n\nhttp://127.0.0.1:1/three.bin\n`);
     const { code, stderr } = await runCli(['-i', 'list.txt', '-j', '2', '-n', '4'], dir);
