@@ -122,7 +122,8 @@ function checkUrl(text: string): string {
 }
 
 function checkProxyUrl(text: string): string {
-  const url = URL.canParse(text) ? new URL(text) : undefined;
+  // curl's socks5h:// (host names resolved by the proxy) is what undici's socks5:// does anyway.
+  const url = URL.canParse(text) ? new URL(text.replace(/^socks5h:/i, 'socks5:')) : undefined;
   if (!url || !['http:', 'https:', 'socks5:', 'socks:'].includes(url.protocol)) {
     throw new UsageError(`invalid proxy '${redact(text)}': give a URL such as http://proxy.example:3128`);
   }

@@ -9,6 +9,10 @@ describe('resolveSettings', () => {
     expect(settings.headers).toMatchObject({ 'accept-encoding': 'identity' });
   });
 
+  it("takes curl's socks5h:// proxies as socks5:// (undici's SOCKS5 already lets the proxy resolve names)", () => {
+    expect(resolveSettings({ url: 'http://x.example/', proxy: 'socks5h://proxy.example:1080' }).proxy).toBe('socks5://proxy.example:1080');
+  });
+
   it.each([
     [{ url: 'ftp://x.example/f' }, /scheme/],
     [{ url: 'not a url' }, /invalid URL/],
