@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import yargs, { type Argv } from 'yargs';
 import { ConnectionGrant, type Share } from '../connection-grant.js';
 import { download } from '../download.js';
-import { AbortedError, ExitCode, RangegetError, UsageError } from '../errors.js';
+import { AbortedError, ExitCode, OutputExistsError, RangegetError, UsageError } from '../errors.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
@@ -32,6 +32,7 @@ interface CliArgs {
   insecure: boolean;
   caCert?: string;
   overwrite: boolean;
+  skipExisting: boolean;
   restart: boolean;
   quiet: boolean;
   json: boolean;
@@ -60,6 +61,7 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('user', { alias: 'u', type: 'string', requiresArg: true, describe: 'basic auth user:password (or put it in the URL)' })
     .option('retries', { requiresArg: true, default: DEFAULT_RETRIES, describe: 'retries per range after network errors and 5xx' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
+    .option('skip-existing', { type: 'boolean', default: false, describe: 'leave an existing output file as it is and go on' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
     .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'on a terminal, one row per connection (range, speed, retries)' });
@@ -181,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     const jobs = integer(args.jobs, 'job count', 1, 64);
     const list = entries.map((entry) => ({ ...toOptions(args, entry.url), ...(entry.output ? { output: entry.output } : {}) }));
     const shared = list.length > 1 ? shareBudget(list, jobs) : list;
-    return await withInterruptSignal((signal) => downloadAll(shared, jobs, signal, reporter));
+    return await withInterruptSignal((signal) => downloadAll(shared, { jobs, skipExisting: args.skipExisting }, signal, reporter));
   } catch (err) {
     if (err instanceof RangegetError) {
       reporter.error(err);
@@ -197,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
  * code is then the first failure's. An interrupt stops all, each running one saying what it keeps,
  * and the queued ones do not start. Several downloads end with a results table.
  */
-async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortSignal, reporter: Reporter): Promise<number> {
+async function downloadAll(list: DownloadOptions[], { jobs, skipExisting }: { jobs: number; skipExisting: boolean }, signal: AbortSignal, reporter: Reporter): Promise<number> {
   const limit = pLimit(jobs);
   const running = new Set<ConnectionGrant>();
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
@@ -211,6 +213,10 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError)) throw err;
+      if (skipExisting && err instanceof OutputExistsError) {
+        reporter.notice(`skipped ${err.path}: it exists (--overwrite downloads it again)`, options.url, options.output);
+        return { url: options.url, skipped: err.path };
+      }
       reporter.error(err, options.url, options.output);
       return { url: options.url, error: err };
     } finally {
@@ -220,7 +226,11 @@ async function downloadAll(list: DownloadOptions[], jobs: number, signal: AbortS
     }
   })));
   // An interrupt that came after every download had finished (during the last rename) stopped nothing.
-  if (outcomes.some((o) => o.error instanceof AbortedError)) return ExitCode.interrupted;
+  if (outcomes.some((o) => o.error instanceof AbortedError)) {
+    // The same command would stop at the files finished now, which exist.
+    if (outcomes.some((o) => o.result) && !skipExisting) reporter.notice('to resume the rest, run the same command with --skip-existing');
+    return ExitCode.interrupted;
+  }
   if (list.length > 1) reporter.summary(outcomes);
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
 }

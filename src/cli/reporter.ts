@@ -13,6 +13,8 @@ export interface Outcome {
   url: string;
   result?: DownloadResult;
   error?: RangegetError;
+  /** The output that existed and was left as it is (--skip-existing). */
+  skipped?: string;
 }
 
 export interface ReporterOptions {
@@ -109,6 +111,13 @@ export class Reporter {
     this.stdout.write(`${JSON.stringify({ ...(event.type === 'progress' ? rest : event), url, path: this.paths.get(key) })}\n`);
   }
 
+  /** A notice line (an event with --json), about the download at `url` when there is one. */
+  notice(message: string, url?: string, output?: string): void {
+    if (url !== undefined) return this.listener(url, output)({ type: 'notice', message, time: new Date().toISOString() });
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ type: 'notice', time: new Date().toISOString(), message })}\n`);
+    else if (this.mode !== 'quiet') this.line(`rangeget: ${message}`);
+  }
+
   /** Reports a failure, of the download at `url` (and `output`) when it stopped one. */
   error(err: { message: string; code?: string; keptPart?: string }, url?: string, output?: string): void {
     const message = redact(err.message);
@@ -124,10 +133,10 @@ export class Reporter {
   /** The results table after several downloads: name, size, status, average speed. */
   summary(outcomes: Outcome[]): void {
     if (this.mode === 'quiet' || this.mode === 'json') return;
-    const rows = outcomes.map(({ url, result, error }) => [
-      result ? basename(result.path) : url,
+    const rows = outcomes.map(({ url, result, error, skipped }) => [
+      result ? basename(result.path) : skipped ? basename(skipped) : url,
       result ? formatBytes(result.bytes) : '-',
-      result ? 'done' : `failed (${error!.code})`,
+      result ? 'done' : skipped ? 'exists, skipped' : `failed (${error!.code})`,
       result ? averageSpeed(result) : '-',
     ]);
     const table = [['name', 'size', 'status', 'average speed'], ...rows];

@@ -249,6 +249,30 @@ describe('rangeget CLI', () => {
     expect((await readdir(dir)).filter((name) => name.startsWith('c'))).toEqual([]);
   });
 
+  it('after an interrupt that some downloads of a list outlived, says how to resume the rest', async () => {
+    const slow = await TestServer.start(data, { bytesPerSecond: 256 * 1024 });
+    try {
+      const run = startCli(['-j', '2', '-n', '2', server.url('/a.bin'), slow.url('/b.bin')], dir);
+      await waitFor(() => readdir(dir).then((names) => names.includes('a.bin') && names.includes('b.bin.part.json')));
+      run.child.kill('SIGINT');
+      const { code, stderr } = await run.done;
+      expect(code).toBe(130);
+      expect(stderr).toMatch(/^rangeget: to resume the rest, run the same command with --skip-existing$/m);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('with --skip-existing, leaves an existing output as it is and fetches the rest', async () => {
+    await writeFile(join(dir, 'a.bin'), 'mine');
+    const { code, stderr } = await runCli(['--skip-existing', server.url('/a.bin'), server.url('/b.bin')], dir);
+    expect(code).toBe(0);
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('mine');
+    expect(sha256(await readFile(join(dir, 'b.bin')))).toBe(sha256(data));
+    expect(stderr).toMatch(/^rangeget: skipped .*a\.bin: it exists \(--overwrite downloads it again\)$/m);
+    expect(stderr).toMatch(/^a\.bin +- +exists, skipped/m);
+  });
+
   it("reads the list from standard input with '-i -'", async () => {
     const { code } = await runCli(['-q', '-i', '-'], dir, { input: `${server.url('/in.bin')}\n` });
     expect(code).toBe(0);
