@@ -7,23 +7,27 @@ export class Pacer {
    * `maxBurstSeconds` caps the idle time banked as credit: a long-lived, shared pacer must not turn an
    * idle minute into a burst; a per-response one keeps its exact average (catching up after a hiccup).
    */
-  constructor(public bytesPerSecond: number, private readonly maxBurstSeconds = Infinity) {}
+  constructor(private rate: number, private readonly maxBurstSeconds = Infinity) {}
+
+  get bytesPerSecond(): number {
+    return this.rate;
+  }
 
   /** Paces at `bytesPerSecond` from now on; what was sent ahead of the old pace still waits, at the new one. */
   setRate(bytesPerSecond: number): void {
     const now = performance.now();
-    const ahead = this.sent - ((now - this.started) / 1000) * this.bytesPerSecond;
+    const ahead = this.sent - ((now - this.started) / 1000) * this.rate;
     this.started = now;
     this.sent = Math.max(0, ahead);
-    this.bytesPerSecond = bytesPerSecond;
+    this.rate = bytesPerSecond;
   }
 
   waitMs(): number {
-    return (this.sent * 1000) / this.bytesPerSecond - (performance.now() - this.started);
+    return (this.sent * 1000) / this.rate - (performance.now() - this.started);
   }
 
   count(bytes: number): void {
-    const allowed = ((performance.now() - this.started) / 1000) * this.bytesPerSecond;
-    this.sent = Math.max(this.sent, allowed - this.maxBurstSeconds * this.bytesPerSecond) + bytes;
+    const allowed = ((performance.now() - this.started) / 1000) * this.rate;
+    this.sent = Math.max(this.sent, allowed - this.maxBurstSeconds * this.rate) + bytes;
   }
 }

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import type { ConnectionGrant, Share } from '../connection-grant.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS, type DownloadOptions } from '../options.js';
 
@@ -47,4 +48,18 @@ export function shareBudget(list: DownloadOptions[], jobs: number): DownloadOpti
     connections: share(options.connections!),
     ...(options.limitRate === undefined ? {} : { limitRate: share(options.limitRate) }),
   }));
+}
+
+/** What a download of a list held: its own share of -n and --limit-rate, and what it was given. */
+export function held(options: DownloadOptions, grant: ConnectionGrant): Share {
+  const { connections, bytesPerSecond } = grant.given;
+  return { connections: options.connections! + connections, bytesPerSecond: (options.limitRate ?? 0) + bytesPerSecond };
+}
+
+/** Shares connections and rate out among `grants`: whole connections as evenly as they go, the rate evenly. */
+export function handOut(freed: Share, grants: ConnectionGrant[]): void {
+  grants.forEach((grant, i) => {
+    const connections = Math.floor(freed.connections / grants.length) + (i < freed.connections % grants.length ? 1 : 0);
+    grant.give({ connections, bytesPerSecond: Math.floor(freed.bytesPerSecond / grants.length) });
+  });
 }

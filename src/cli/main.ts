@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
 import yargs, { type Argv } from 'yargs';
-import { ConnectionGrant, type Share } from '../connection-grant.js';
+import { ConnectionGrant } from '../connection-grant.js';
 import { download } from '../download.js';
 import { AbortedError, ExitCode, OutputExistsError, RangegetError, UsageError } from '../errors.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
-import { integer, networkOptions, parseHeaders, shareBudget } from './args.js';
+import { handOut, held, integer, networkOptions, parseHeaders, shareBudget } from './args.js';
 import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
 import { readInputFile, type InputEntry } from './input-file.js';
 import { runDemo } from './demo.js';
@@ -142,11 +142,15 @@ function outputMode(args: CliArgs): Mode {
   return process.stderr.isTTY ? 'tty' : 'plain';
 }
 
+let socksWarningDropped = false;
+
 /**
  * undici calls its SOCKS5 support experimental, once per process, in a warning on stderr: noise
  * in the one-line output (and through -q) about a proxy the user chose. Other warnings still print.
  */
 function dropSocksWarning(): void {
+  if (socksWarningDropped) return;
+  socksWarningDropped = true;
   const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     if (String(warning).startsWith('SOCKS5 proxy support is experimental')) return;
@@ -233,20 +237,6 @@ async function downloadAll(list: DownloadOptions[], { jobs, skipExisting }: { jo
   }
   if (list.length > 1) reporter.summary(outcomes);
   return outcomes.find((o) => o.error)?.error?.exitCode ?? ExitCode.ok;
-}
-
-/** What a download of a list held: its own share of -n and --limit-rate, and what it was given. */
-function held(options: DownloadOptions, grant: ConnectionGrant): Share {
-  const { connections, bytesPerSecond } = grant.given;
-  return { connections: options.connections! + connections, bytesPerSecond: (options.limitRate ?? 0) + bytesPerSecond };
-}
-
-/** Shares connections and rate out among `grants`: whole connections as evenly as they go, the rate evenly. */
-function handOut(freed: Share, grants: ConnectionGrant[]): void {
-  grants.forEach((grant, i) => {
-    const connections = Math.floor(freed.connections / grants.length) + (i < freed.connections % grants.length ? 1 : 0);
-    grant.give({ connections, bytesPerSecond: Math.floor(freed.bytesPerSecond / grants.length) });
-  });
 }
 
 /** Ctrl-C or SIGTERM aborts gracefully (flush, save the manifest); a second one exits at once. */
