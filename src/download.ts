@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { rm, type FileHandle } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
 import type { ConnectionGrant } from './connection-grant.js';
 import { Connections, Stopper } from './connections.js';
@@ -227,12 +227,22 @@ class DownloadRun {
       await part.close();
     }
     const bytes = plan.ranges ? plan.size! : segments[0]!.written;
-    await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum, signal: this.signal })
+    const modifiedAt = this.remoteTime(plan, paths.output);
+    await merge({ partPath: paths.part, outputPath: paths.output, manifestPath: paths.manifest, checksum: this.settings.checksum, modifiedAt, signal: this.signal })
       .catch((err: unknown) => {
         if (err instanceof AbortedError) err.keptPart = paths.part;
         throw isSystemError(err) ? localIoError(err, paths.output) : err;
       });
     return this.finish(paths.output, bytes, resumedBytes);
+  }
+
+  /** With --remote-time, the server's Last-Modified as a date; a notice when it gave none to use. */
+  private remoteTime(plan: Plan, output: string): Date | undefined {
+    if (!this.settings.remoteTime) return undefined;
+    const time = plan.lastModified === null ? NaN : Date.parse(plan.lastModified);
+    if (!Number.isNaN(time)) return new Date(time);
+    this.emit({ type: 'notice', message: `the server sent no usable Last-Modified; ${basename(output)} keeps the time it was saved` });
+    return undefined;
   }
 
   private freshSegments(plan: Plan): Segment[] {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { rename, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AbortedError, IntegrityError } from './errors.js';
 import { removeManifest, syncDirectory } from './manifest.js';
@@ -30,12 +30,15 @@ export interface MergeJob {
   outputPath: string;
   manifestPath: string;
   checksum: Checksum | undefined;
+  /** The output's modification time (the server's Last-Modified, with --remote-time); default: now. */
+  modifiedAt?: Date;
   signal?: AbortSignal;
 }
 
 /**
  * The last steps, each safe to crash after: verify the checksum (an abort stops it, leaving the
- * complete part file and manifest for the next run to verify), rename the (already
+ * complete part file and manifest for the next run to verify), set the modification time if asked
+ * (before the rename, so the output never shows another), rename the (already
  * fdatasynced) part file into place, fsync the directory so the rename survives, drop the manifest.
  * A crash before the rename leaves a complete part file and manifest; after it, a stale manifest
  * that the next run recognises and removes.
@@ -50,6 +53,7 @@ export async function merge(job: MergeJob): Promise<void> {
       );
     }
   }
+  if (job.modifiedAt) await utimes(job.partPath, new Date(), job.modifiedAt);
   await rename(job.partPath, job.outputPath);
   await syncDirectory(dirname(job.outputPath));
   await removeManifest(job.manifestPath);

@@ -48,6 +48,8 @@ export interface DownloadOptions {
   overwrite?: boolean;
   /** Discard any partial download and start over. */
   restart?: boolean;
+  /** Give the saved file the server's Last-Modified as its modification time (as curl -R, aria2 -R). */
+  remoteTime?: boolean;
   /** Stops the download; the partial state stays on disk, resumable. */
   signal?: AbortSignal;
   /** Receives start, progress (5 per second), notice, retry and done events. */
@@ -74,6 +76,7 @@ export interface Settings {
   mirrors: string[];
   overwrite: boolean;
   restart: boolean;
+  remoteTime: boolean;
 }
 
 export function resolveSettings(options: DownloadOptions): Settings {
@@ -100,6 +103,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     mirrors: (options.mirrors ?? []).map(checkUrl),
     overwrite: options.overwrite ?? false,
     restart: options.restart ?? false,
+    remoteTime: options.remoteTime ?? false,
   };
 }
 

@@ -27,6 +27,17 @@ describe('download', () => {
     await expectFiles('out.bin');
   });
 
+  it("gives the file the server's Last-Modified with remoteTime, and says when there is none", async () => {
+    const s = await serve(testData(MiB));
+    await get(s.url(), { remoteTime: true });
+    expect((await stat(join(dir, 'out.bin'))).mtimeMs).toBe(Date.parse(s.lastModified));
+    const bare = await serve(testData(MiB), { hideLastModified: true });
+    const notices: string[] = [];
+    await get(bare.url(), { remoteTime: true, output: 'bare.bin', onEvent: collectNotices(notices) });
+    expect(notices).toContain('the server sent no usable Last-Modified; bare.bin keeps the time it was saved');
+    expect(Date.now() - (await stat(join(dir, 'bare.bin'))).mtimeMs).toBeLessThan(60_000);
+  });
+
   it('sends If-Range with the strong validator on every ranged request', async () => {
     const s = await serve(testData(3 * MiB), { bytesPerSecond: 8 * MiB });
     await get(s.url(), { connections: 4 });

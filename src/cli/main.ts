@@ -34,6 +34,7 @@ interface CliArgs {
   overwrite: boolean;
   skipExisting: boolean;
   restart: boolean;
+  remoteTime: boolean;
   quiet: boolean;
   json: boolean;
   verbose: boolean;
@@ -63,6 +64,7 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output file' })
     .option('skip-existing', { type: 'boolean', default: false, describe: 'leave an existing output file as it is and go on' })
     .option('restart', { type: 'boolean', default: false, describe: 'discard any partial download and start over' })
+    .option('remote-time', { alias: 'R', type: 'boolean', default: false, describe: "give the file the server's Last-Modified time" })
     .option('json', { type: 'boolean', default: false, describe: 'print NDJSON events on stdout' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'on a terminal, one row per connection (range, speed, retries)' });
 }
@@ -133,6 +135,7 @@ function toOptions(args: CliArgs, url: string): DownloadOptions {
     mirrors: [args.mirror ?? []].flat(),
     overwrite: args.overwrite,
     restart: args.restart,
+    remoteTime: args.remoteTime,
   };
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,12 @@ describe('rangeget CLI', () => {
     expect(code).toBe(0);
     expect(stderr + stdout).toBe('');
     expect(await readdir(dir)).toEqual(['x.bin']);
+  });
+
+  it("gives the file the server's Last-Modified time with -R", async () => {
+    const { code } = await runCli(['-q', '-R', '-o', 't.bin', server.url()], dir);
+    expect(code).toBe(0);
+    expect((await stat(join(dir, 't.bin'))).mtimeMs).toBe(Date.parse(server.lastModified));
   });
 
   it('takes --limit-rate written as a rate, 8M/s', async () => {
