@@ -10,7 +10,7 @@ import {
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
-import { createDispatcher, retryDelayMs, waitBeforeRetry } from './http.js';
+import { createDispatcher, parseHttpDate, retryDelayMs, waitBeforeRetry } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -239,8 +239,8 @@ class DownloadRun {
   /** With --remote-time, the server's Last-Modified as a date; a notice when it gave none to use. */
   private remoteTime(plan: Plan, output: string): Date | undefined {
     if (!this.settings.remoteTime) return undefined;
-    const time = plan.lastModified === null ? NaN : Date.parse(plan.lastModified);
-    if (!Number.isNaN(time)) return new Date(time);
+    const time = plan.lastModified === null ? undefined : parseHttpDate(plan.lastModified);
+    if (time !== undefined) return new Date(time);
     this.emit({ type: 'notice', message: `the server sent no usable Last-Modified; ${basename(output)} keeps the time it was saved` });
     return undefined;
   }

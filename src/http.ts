@@ -104,8 +104,18 @@ export const MAX_RETRY_AFTER_MS = 60_000;
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds from `now`, capped. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - now;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : (parseHttpDate(value) ?? NaN) - now;
   return Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms)) : undefined;
+}
+
+/**
+ * An HTTP date (RFC 9110 5.6.7) in milliseconds since the epoch. Its obsolete asctime form names no
+ * zone, which Date.parse would take as local time; HTTP dates are all GMT.
+ */
+export function parseHttpDate(value: string): number | undefined {
+  const text = value.trim();
+  const ms = Date.parse(/(\bGMT|\bUTC|Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text} GMT`);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** How long to wait before retry number `attempt` after `err`: as the server asked, else backoff. */
