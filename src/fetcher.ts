@@ -243,8 +243,12 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     const got = parseContentRange(value);
     const { start, end } = this.requested;
     const sameRange = got?.range.start === start && got.range.end === end;
-    if (sameRange && got.total === this.job.size) return undefined;
-    if (sameRange && got.total !== undefined) return new SizeMismatchError(this.job.size, got.total);
+    if (sameRange) {
+      if (got.total === this.job.size) return undefined;
+      return got.total === undefined
+        ? new RangeIgnoredError(`the server leaves the file's size out of its ranged responses (Content-Range: ${value}), so they cannot be checked`)
+        : new SizeMismatchError(this.job.size, got.total);
+    }
     return new ProtocolError(
       `the server answered bytes ${start}-${end - 1}/${this.job.size} with Content-Range '${value ?? '(none)'}'`,
     );

@@ -143,6 +143,17 @@ describe('download', () => {
     expect(notices.join('\n')).toMatch(/ignores Range/);
   });
 
+  it('falls back to one connection from byte 0 when ranged responses leave the size unknown (bytes a-b/*)', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { unknownTotal: true });
+    const notices: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(notices).toContainEqual(expect.stringMatching(/^the server leaves the file's size out of its ranged responses \(Content-Range: bytes \d+-\d+\/\*\), so they cannot be checked; downloading on one connection from the start$/));
+    expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
+    await expectFiles('out.bin');
+  });
+
   it('rejects a wrong Content-Range before writing, and leaves no final file', async () => {
     const s = await serve(testData(MiB), { wrongContentRange: true });
     await expect(get(s.url(), { connections: 4 })).rejects.toThrow(ProtocolError);

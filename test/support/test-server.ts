@@ -52,6 +52,8 @@ export interface Behaviour {
   flappingEtag?: boolean;
   /** Send no Last-Modified. */
   hideLastModified?: boolean;
+  /** Ranged responses leave the total unknown: `Content-Range: bytes a-b/*`. */
+  unknownTotal?: boolean;
   /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
   signed?: { path: string; uses: number };
 }
@@ -173,17 +175,22 @@ export class TestServer {
     const ignore = b.ignoreRange && req.method === 'GET' && req.headers.range !== 'bytes=0-0';
     if (ignore) res.setHeader('accept-ranges', 'bytes');
     if (b.ignoreIfRange) delete req.headers['if-range'];
-    if (b.hideAcceptRanges) this.dropHeader(res, 'accept-ranges');
-    if (b.hideLastModified) this.dropHeader(res, 'last-modified');
+    if (b.hideAcceptRanges) this.rewriteHeader(res, 'accept-ranges', () => undefined);
+    if (b.hideLastModified) this.rewriteHeader(res, 'last-modified', () => undefined);
+    if (b.unknownTotal) this.rewriteHeader(res, 'content-range', (value) => value.replace(/\/\d+$/, '/*'));
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
     const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` } : this.file;
     serveFile(req, res, file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
   }
 
-  private dropHeader(res: ServerResponse, name: string): void {
+  /** Passes header `name` through `change` as it is set; undefined leaves it out. */
+  private rewriteHeader(res: ServerResponse, name: string, change: (value: string) => string | undefined): void {
     const setHeader = res.setHeader.bind(res);
-    res.setHeader = ((key: string, value: string | number | readonly string[]) =>
-      key.toLowerCase() === name ? res : setHeader(key, value)) as typeof res.setHeader;
+    res.setHeader = ((key: string, value: string | number | readonly string[]) => {
+      if (key.toLowerCase() !== name) return setHeader(key, value);
+      const changed = change(String(value));
+      return changed === undefined ? res : setHeader(key, changed);
+    }) as typeof res.setHeader;
   }
 
   private countBody(res: ServerResponse): void {
