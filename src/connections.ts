@@ -56,7 +56,7 @@ export interface ConnectionContext {
 export class Connections {
   /** Failed attempts, all connections together. */
   retries = 0;
-  /** Most connections fetching at once. */
+  /** Most connections fetching at once in the last run: the one that delivered the file, not a fresh start's failed try. */
   peakActive = 0;
   private active = 0;
   private bytesWritten = 0;
@@ -84,6 +84,7 @@ export class Connections {
     work: Pick<Scheduler, 'claim' | 'release' | 'segments'>,
     plan: Plan, partPath: string, fd: number, stopper: Stopper, onWritten: (bytes: number) => void,
   ): Promise<void> {
+    this.peakActive = 0;
     const onAbort = () => stopper.fail(new AbortedError());
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);

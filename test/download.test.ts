@@ -147,10 +147,11 @@ describe('download', () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { unknownTotal: true });
     const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
+    const result = await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(notices).toContainEqual(expect.stringMatching(/^the server leaves the file's size out of its ranged responses \(Content-Range: bytes \d+-\d+\/\*\), so they cannot be checked; downloading on one connection from the start$/));
     expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
+    expect(result.connections).toBe(1);
     await expectFiles('out.bin');
   });
 
