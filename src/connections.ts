@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { setMaxListeners } from 'node:events';
 import type { ConnectionGrant } from './connection-grant.js';
 import {
-  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, RemoteChangedError, isSystemError, localIoError,
+  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
@@ -10,7 +10,8 @@ import { headersFor, retryDelayMs, waitBeforeRetry } from './http.js';
 import { isRetryable } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { Pacer } from './pacer.js';
-import { ifRangeValue, makePlan, type Plan } from './planner.js';
+import { ifRangeValue, type Plan } from './planner.js';
+import { isExpiredTarget, Reresolver } from './reresolver.js';
 import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
@@ -60,11 +61,7 @@ export class Connections {
   peakActive = 0;
   private active = 0;
   private bytesWritten = 0;
-  /** A re-resolution of the original URL in progress, shared by every connection that needs it. */
-  private reresolving: Promise<void> | undefined;
-  /** Re-resolutions in a row after which not a byte was written: the new targets do not help. */
-  private fruitlessReresolves = 0;
-  private bytesAtReresolve = -1;
+  private readonly reresolver: Reresolver;
   /** Each running request, so a crawling one can be cut and re-requested. */
   private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
@@ -77,6 +74,8 @@ export class Connections {
   constructor(private readonly context: ConnectionContext) {
     const { limitRate } = context.settings;
     this.limiter = limitRate === undefined ? undefined : new Pacer(limitRate, LIMIT_BURST_SECONDS);
+    const { agent, settings, signal, emit } = context;
+    this.reresolver = new Reresolver(agent, settings.headers, signal, settings.retries, (message) => emit({ type: 'notice', message }));
   }
 
   /** Runs the connections until `work` has nothing left or `stopper` stops them. */
@@ -221,7 +220,7 @@ export class Connections {
         segment.received = segment.written;
         if (err instanceof CrawlingError && !signal.aborted && this.restartCrawler(segment, err)) continue;
         if (!signal.aborted && isExpiredTarget(err, plan)) {
-          await this.reresolve(plan, err);
+          await this.reresolver.reresolve(plan, err, this.bytesWritten);
           continue;
         }
         failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
@@ -284,25 +283,6 @@ export class Connections {
       this.context.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });
     }, PROGRESS_INTERVAL_MS);
   }
-
-  /**
-   * A redirect target that starts refusing (an expired signed CDN URL): resolve the original URL
-   * again and carry on there, unless the file behind it changed.
-   */
-  private reresolve(plan: Plan, refusal: HttpError): Promise<void> {
-    if (this.reresolving) return this.reresolving;
-    this.fruitlessReresolves = this.bytesWritten === this.bytesAtReresolve ? this.fruitlessReresolves + 1 : 0;
-    if (this.fruitlessReresolves >= this.context.settings.retries) return Promise.reject(refusal);
-    this.bytesAtReresolve = this.bytesWritten;
-    this.reresolving = makePlan(this.context.agent, plan.url, this.context.settings.headers, this.context.signal)
-      .then((fresh) => {
-        if (fresh.size !== plan.size || fresh.etag !== plan.etag || fresh.lastModified !== plan.lastModified) throw new RemoteChangedError();
-        this.context.emit({ type: 'notice', message: `${new URL(plan.finalUrl).host} refused the redirect target; resolved ${plan.url} again` });
-        plan.finalUrl = fresh.finalUrl;
-      })
-      .finally(() => (this.reresolving = undefined));
-    return this.reresolving;
-  }
 }
 
 function startPace(segment: Segment): NonNullable<Attempt['flowing']> {
@@ -315,11 +295,6 @@ function startPace(segment: Segment): NonNullable<Attempt['flowing']> {
 /** A failure of one server rather than of the download: with mirrors, that server is dropped. */
 function isSourceFailure(err: unknown): boolean {
   return err instanceof RangegetError && !(err instanceof AbortedError || err instanceof LocalIoError || err instanceof ManifestError);
-}
-
-/** 403/404/410 from where a redirect led: signed CDN URLs expire, the original URL may lead elsewhere now. */
-function isExpiredTarget(err: unknown, plan: Plan): err is HttpError {
-  return err instanceof HttpError && [403, 404, 410].includes(err.status) && plan.finalUrl !== plan.url;
 }
 
 /** Holds the first fatal error of a transfer; failing stops every connection. */
