@@ -89,6 +89,7 @@ async function probe(
 }
 
 function describe(url: string, finalUrl: string, headers: IncomingHttpHeaders, size: number | undefined, ranges: boolean, notes: string[]): Plan {
+  if (!ranges && size !== 0) notes.push(oneConnectionNote(new URL(finalUrl).host, size));
   return {
     url,
     finalUrl,
@@ -99,6 +100,12 @@ function describe(url: string, finalUrl: string, headers: IncomingHttpHeaders, s
     fileName: chooseFileName(headerValue(headers, 'content-disposition'), url),
     notes,
   };
+}
+
+/** Why a download gets one connection and no resume, where more were asked for or it may be stopped. */
+function oneConnectionNote(host: string, size: number | undefined): string {
+  const why = size === undefined ? "does not say the file's size" : 'does not serve byte ranges';
+  return `${host} ${why}: one connection, and an interrupted download starts over`;
 }
 
 function contentLength(headers: IncomingHttpHeaders): number | undefined {

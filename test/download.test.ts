@@ -87,10 +87,12 @@ describe('download', () => {
   it('uses one connection when the server has no ranges', async () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { ranges: false });
-    const result = await get(s.url(), { connections: 8 });
+    const notices: string[] = [];
+    const result = await get(s.url(), { connections: 8, onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(result.connections).toBe(1);
     expect(s.rangedRequests).toHaveLength(0);
+    expect(notices).toEqual([`${new URL(s.url()).host} does not serve byte ranges: one connection, and an interrupted download starts over`]);
   });
 
   it('probes with a ranged GET when Accept-Ranges is missing, and still splits', async () => {
@@ -113,9 +115,11 @@ describe('download', () => {
   it('streams to the end when there is no Content-Length', async () => {
     const data = testData(MiB + 5);
     const s = await serve(data, { noLength: true });
-    const result = await get(s.url());
+    const notices: string[] = [];
+    const result = await get(s.url(), { onEvent: collectNotices(notices) });
     expect(await outputSha()).toBe(sha256(data));
     expect(result.bytes).toBe(data.length);
+    expect(notices).toEqual([`${new URL(s.url()).host} does not say the file's size: one connection, and an interrupted download starts over`]);
     await expectFiles('out.bin');
   });
 
