@@ -15,10 +15,16 @@ export function parseInputFile(text: string): InputEntry[] {
   });
 }
 
+const UNREADABLE: Record<string, string> = {
+  ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied', EPERM: 'permission denied',
+};
+
 /** Reads `-i FILE` (`-` for standard input). */
 export async function readInputFile(path: string): Promise<InputEntry[]> {
-  const text = path === '-' ? await readStdin() : await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) throw new UsageError(`cannot read the input file ${path}`);
+  if (path === '-') return parseInputFile(await readStdin());
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read the input file ${path}: ${UNREADABLE[err.code ?? ''] ?? err.message}`);
+  });
   return parseInputFile(text);
 }
 

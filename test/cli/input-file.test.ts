@@ -1,5 +1,8 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseInputFile } from '../../src/cli/input-file.js';
+import { parseInputFile, readInputFile } from '../../src/cli/input-file.js';
+import { UsageError } from '../../src/errors.js';
 
 describe('parseInputFile', () => {
   it('reads one URL per line with an optional name, skipping blanks and comments', () => {
@@ -8,5 +11,13 @@ describe('parseInputFile', () => {
       { url: 'https://a.example/x.iso' },
       { url: 'https://b.example/y.iso', output: 'my y.iso' },
     ]);
+  });
+});
+
+describe('readInputFile', () => {
+  it('says why a file cannot be read', async () => {
+    const missing = join(tmpdir(), 'rangeget-no-such-list.txt');
+    await expect(readInputFile(missing)).rejects.toThrow(new UsageError(`cannot read the input file ${missing}: no such file`));
+    await expect(readInputFile(tmpdir())).rejects.toThrow(new UsageError(`cannot read the input file ${tmpdir()}: it is a directory`));
   });
 });
