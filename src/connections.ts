@@ -72,9 +72,8 @@ export class Connections {
   private readonly limiter: Pacer | undefined;
 
   constructor(private readonly context: ConnectionContext) {
-    const { limitRate } = context.settings;
-    this.limiter = limitRate === undefined ? undefined : new Pacer(limitRate, LIMIT_BURST_SECONDS);
     const { agent, settings, signal, emit } = context;
+    this.limiter = settings.limitRate === undefined ? undefined : new Pacer(settings.limitRate, LIMIT_BURST_SECONDS);
     this.reresolver = new Reresolver(agent, settings.headers, signal, settings.retries, (message) => emit({ type: 'notice', message }));
   }
 
