@@ -112,7 +112,8 @@ function positiveInteger(value: number, what: string, min: number): number {
   return value;
 }
 
-function checkUrl(text: string): string {
+/** The URL, normalised; a UsageError unless it is a full http:// or https:// URL. */
+export function checkUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
+import { checkUrl } from '../options.js';
 
 export interface InputEntry {
   url: string;
@@ -7,12 +8,24 @@ export interface InputEntry {
   output?: string;
 }
 
-/** Parses an input file: one `URL [output name]` per line; blank lines and `#` comments are skipped. */
-export function parseInputFile(text: string): InputEntry[] {
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#')).map((line) => {
-    const [url, ...name] = line.split(/\s+/);
-    return name.length > 0 ? { url: url!, output: name.join(' ') } : { url: url! };
+/**
+ * Parses an input file: one `URL [output name]` per line; blank lines and `#` comments are skipped.
+ * A line without a usable URL stops it all before any download, naming the line (`source` line N).
+ */
+export function parseInputFile(text: string, source = 'the input file'): InputEntry[] {
+  const entries: InputEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const [url = '', ...name] = line.split(/\s+/);
+    try {
+      checkUrl(url);
+    } catch (err) {
+      throw new UsageError(`${source} line ${index + 1}: ${(err as Error).message}`);
+    }
+    entries.push(name.length > 0 ? { url, output: name.join(' ') } : { url });
   });
+  return entries;
 }
 
 const UNREADABLE: Record<string, string> = {
@@ -21,11 +34,11 @@ const UNREADABLE: Record<string, string> = {
 
 /** Reads `-i FILE` (`-` for standard input). */
 export async function readInputFile(path: string): Promise<InputEntry[]> {
-  if (path === '-') return parseInputFile(await readStdin());
+  if (path === '-') return parseInputFile(await readStdin(), 'standard input');
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(`cannot read the input file ${path}: ${UNREADABLE[err.code ?? ''] ?? err.message}`);
   });
-  return parseInputFile(text);
+  return parseInputFile(text, path);
 }
 
 async function readStdin(): Promise<string> {

@@ -12,6 +12,12 @@ describe('parseInputFile', () => {
       { url: 'https://b.example/y.iso', output: 'my y.iso' },
     ]);
   });
+
+  it('names the line of an entry that is no http(s) URL, before any download', () => {
+    const text = 'https://a.example/x.iso\n\n# a comment\nnot a url\n';
+    expect(() => parseInputFile(text, 'list.txt')).toThrow(new UsageError("list.txt line 4: invalid URL 'not': give a full http:// or https:// URL"));
+    expect(() => parseInputFile('ftp://b.example/y.iso')).toThrow(/^the input file line 1: unsupported URL scheme 'ftp:'/);
+  });
 });
 
 describe('readInputFile', () => {
