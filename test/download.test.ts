@@ -10,7 +10,7 @@ import type { DownloadOptions } from '../src/options.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
 import { sha256, testData } from './support/test-server.js';
 
-const { serve, get, outputSha, expectFiles, notices: collectNotices, dir: tempDir } = useDownloads();
+const { serve, get, getChecked, outputSha, expectFiles, notices: collectNotices, dir: tempDir } = useDownloads();
 let dir: string;
 beforeEach(() => {
   dir = tempDir();
@@ -86,10 +86,7 @@ describe('download', () => {
 
   it('uses one connection when the server has no ranges', async () => {
     const data = testData(2 * MiB);
-    const s = await serve(data, { ranges: false });
-    const notices: string[] = [];
-    const result = await get(s.url(), { connections: 8, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { server: s, notices, result } = await getChecked(data, { ranges: false }, { connections: 8 });
     expect(result.connections).toBe(1);
     expect(s.rangedRequests).toHaveLength(0);
     expect(notices).toEqual([`${new URL(s.url()).host} does not serve byte ranges: one connection, and an interrupted download starts over`]);
@@ -105,19 +102,13 @@ describe('download', () => {
 
   it('probes with a ranged GET when HEAD is refused', async () => {
     const data = testData(MiB);
-    const s = await serve(data, { headStatus: 405 });
-    const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { notices } = await getChecked(data, { headStatus: 405 }, { connections: 4 });
     expect(notices.join('\n')).toMatch(/HEAD answered 405/);
   });
 
   it('streams to the end when there is no Content-Length', async () => {
     const data = testData(MiB + 5);
-    const s = await serve(data, { noLength: true });
-    const notices: string[] = [];
-    const result = await get(s.url(), { onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { server: s, notices, result } = await getChecked(data, { noLength: true });
     expect(result.bytes).toBe(data.length);
     expect(notices).toEqual([`${new URL(s.url()).host} does not say the file's size: one connection, and an interrupted download starts over`]);
     await expectFiles('out.bin');
@@ -140,19 +131,13 @@ describe('download', () => {
 
   it('falls back to one connection from byte 0 when the server ignores Range', async () => {
     const data = testData(2 * MiB);
-    const s = await serve(data, { ignoreRange: true });
-    const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { notices } = await getChecked(data, { ignoreRange: true }, { connections: 4 });
     expect(notices.join('\n')).toMatch(/ignores Range/);
   });
 
   it('falls back to one connection from byte 0 when ranged responses leave the size unknown (bytes a-b/*)', async () => {
     const data = testData(2 * MiB);
-    const s = await serve(data, { unknownTotal: true });
-    const notices: string[] = [];
-    const result = await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { server: s, notices, result } = await getChecked(data, { unknownTotal: true }, { connections: 4 });
     expect(notices).toContainEqual(expect.stringMatching(/^the server leaves the file's size out of its ranged responses \(Content-Range: bytes \d+-\d+\/\*\), so they cannot be checked; downloading on one connection from the start$/));
     expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
     expect(result.connections).toBe(1);
@@ -216,10 +201,7 @@ describe('download', () => {
 
   it('goes on with fewer connections when the server refuses more than it allows (503)', async () => {
     const data = testData(4 * MiB);
-    const s = await serve(data, { maxActive: 2, bytesPerSecond: 2 * MiB });
-    const notices: string[] = [];
-    const result = await get(s.url(), { connections: 4, retries: 1, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { notices, result } = await getChecked(data, { maxActive: 2, bytesPerSecond: 2 * MiB }, { connections: 4, retries: 1 });
     expect(result.bytes).toBe(data.length);
     expect(notices.join('\n')).toMatch(/refuses more connections \(HTTP 503\); going on with [123]/);
   });
@@ -413,10 +395,7 @@ describe('resume', () => {
 
   it('checks by Last-Modified, and finishes, when load-balanced servers give the file different ETags', async () => {
     const data = testData(2 * MiB);
-    const s = await serve(data, { flappingEtag: true });
-    const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { server: s, notices } = await getChecked(data, { flappingEtag: true }, { connections: 4 });
     expect(notices.at(-1)).toMatch(/several ETags .* but one Last-Modified, as servers behind a load balancer can; checking it by Last-Modified/);
     expect(s.rangedRequests.at(-1)?.ifRange).toBe(s.lastModified);
   });
@@ -442,10 +421,7 @@ describe('resume', () => {
 
   it('takes the file in one response when its validators keep changing and there is nothing else to check by', async () => {
     const data = testData(2 * MiB);
-    const s = await serve(data, { flappingEtag: true, hideLastModified: true });
-    const notices: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: collectNotices(notices) });
-    expect(await outputSha()).toBe(sha256(data));
+    const { server: s, notices } = await getChecked(data, { flappingEtag: true, hideLastModified: true }, { connections: 4 });
     expect(notices.at(-1)).toBe('the file changed between requests again; downloading it in one response, which holds one version');
     expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
     await expectFiles('out.bin');

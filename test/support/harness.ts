@@ -36,6 +36,14 @@ export function useDownloads() {
         if (e.type === 'notice') into.push(e.message);
       };
     },
+    /** Serves `data` with `behaviour`, downloads it with `options`, checks every byte; returns the server, the result and the notices. */
+    async getChecked(data: Buffer, behaviour: Behaviour, options: Partial<DownloadOptions> = {}) {
+      const server = await env.serve(data, behaviour);
+      const notices: string[] = [];
+      const result = await env.get(server.url(), { ...options, onEvent: env.notices(notices) });
+      expect(await env.outputSha()).toBe(sha256(data));
+      return { server, result, notices };
+    },
     async outputSha(name = 'out.bin'): Promise<string> {
       return sha256(await readFile(join(tempDir(), name)));
     },
