@@ -9,33 +9,18 @@ import { fetchSegment, type FetchJob } from './fetcher.js';
 import { headersFor, retryDelayMs, waitBeforeRetry } from './http.js';
 import { isRetryable } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
+import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
-import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Scheduler, type Segment } from './scheduler.js';
+import type { Scheduler, Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
-/** How often connections' paces are measured, to find crawlers and to steal from them. */
-const PACE_CHECK_MS = 100;
-/** A pace is the speed over about this long, so one late packet does not make a crawler. */
-const PACE_WINDOW_MS = 500;
-/** Crawl restarts one range may have before it is left to its pace (or its retries). */
-const MAX_CRAWL_RESTARTS = 3;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
 const LIMIT_BURST_SECONDS = 0.05;
 /** An attempt that delivered this much before failing resets the range's retry count. */
 const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
-
-/** One request for a segment's missing bytes. */
-interface Attempt {
-  controller: AbortController;
-  sentAt: number;
-  /** From its response headers on, its pace (not while it waits for a reply). */
-  flowing?: { since: number; meter: SpeedMeter };
-  /** Bytes per second at the last check, once past slow start: who to steal from, and how much. */
-  pace?: number;
-}
 
 /** What the connections share with the download that runs them. */
 export interface ConnectionContext {
@@ -62,10 +47,7 @@ export class Connections {
   private active = 0;
   private bytesWritten = 0;
   private readonly reresolver: Reresolver;
-  /** Each running request, so a crawling one can be cut and re-requested. */
-  private readonly attempts = new Map<Segment, Attempt>();
-  private readonly crawlRestarts = new Map<Segment, number>();
-  private readonly paces: Paces = { of: (segment) => this.attempts.get(segment)?.pace, typical: undefined };
+  private readonly watch: PaceWatch;
   /** Idle workers waiting for something to change: a segment released, paces measured, a stop. */
   private waiting: (() => void)[] = [];
   /** One pace for all connections when --limit-rate is set. */
@@ -74,6 +56,7 @@ export class Connections {
   constructor(private readonly context: ConnectionContext) {
     const { agent, settings, signal, emit } = context;
     this.limiter = settings.limitRate === undefined ? undefined : new Pacer(settings.limitRate, LIMIT_BURST_SECONDS);
+    this.watch = new PaceWatch(settings.connections);
     this.reresolver = new Reresolver(agent, settings.headers, signal, settings.retries, (message) => emit({ type: 'notice', message }));
   }
 
@@ -86,14 +69,18 @@ export class Connections {
     const onAbort = () => stopper.fail(new AbortedError());
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
-    const pace = setInterval(() => this.checkPaces(), PACE_CHECK_MS);
+    // Crawlers cut, and paces measured: idle workers may now steal by them.
+    const pace = setInterval(() => {
+      this.watch.check();
+      this.wakeIdle();
+    }, PACE_CHECK_MS);
     const workers = plan.ranges ? this.context.settings.connections : 1;
     const file = new FileWriter(fd, workers);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number) => {
       while (!stopper.signal.aborted) {
         const source = alive[index % alive.length]!;
-        const segment = work.claim(this.paces);
+        const segment = work.claim(this.watch.paces);
         if (!segment) {
           // Nothing to take now; a running request may turn out to crawl and be worth splitting.
           if (!work.segments.some((s) => s.active)) return;
@@ -163,31 +150,6 @@ export class Connections {
     return true;
   }
 
-  /**
-   * Measures each running request's pace; cuts the ones that crawl far behind the others (their
-   * workers re-request at once) and lets idle workers steal by the new paces.
-   */
-  private checkPaces(): void {
-    const now = performance.now();
-    const samples: PaceSample[] = [];
-    for (const [segment, attempt] of this.attempts) {
-      const { flowing, sentAt } = attempt;
-      if (!flowing) continue;
-      const bytesPerSecond = flowing.meter.sample(now, segment.received);
-      const ageMs = now - flowing.since;
-      if (ageMs < PACE_CHECK_MS) continue;
-      const sample = { segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt };
-      samples.push(sample);
-      if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
-    }
-    this.paces.typical = typicalSpeed(samples, this.context.settings.connections, this.paces.typical);
-    for (const crawler of findCrawlers(samples, this.paces.typical)) {
-      const attempt = this.attempts.get(crawler)!;
-      attempt.controller.abort(new CrawlingError(attempt.pace!));
-    }
-    this.wakeIdle();
-  }
-
   private nextChange(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const onAbort = () => resolve();
@@ -208,8 +170,7 @@ export class Connections {
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
-      const attempt: Attempt = { controller: new AbortController(), sentAt: performance.now() };
-      this.attempts.set(segment, attempt);
+      const attempt = this.watch.start(segment);
       try {
         await fetchSegment(this.job(segment, plan, attempt, file, signal, onWritten));
         return;
@@ -228,7 +189,7 @@ export class Connections {
         this.noteRetry(segment, failures, delayMs, (err as Error).message);
         await waitBeforeRetry(delayMs, signal);
       } finally {
-        this.attempts.delete(segment);
+        this.watch.end(segment);
       }
     }
   }
@@ -252,7 +213,7 @@ export class Connections {
       size: plan.size,
       writer,
       signal: AbortSignal.any([signal, attempt.controller.signal]),
-      onHeaders: () => (attempt.flowing = startPace(segment)),
+      onHeaders: () => this.watch.flowing(segment, attempt),
       stallTimeoutMs: settings.timeoutMs,
       limiter: this.limiter,
     };
@@ -260,9 +221,8 @@ export class Connections {
 
   /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
   private restartCrawler(segment: Segment, err: CrawlingError): boolean {
-    const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
-    if (restarts > MAX_CRAWL_RESTARTS) return false;
-    this.crawlRestarts.set(segment, restarts);
+    const restarts = this.watch.countRestart(segment);
+    if (restarts === undefined) return false;
     this.noteRetry(segment, restarts, 0, err.message);
     return true;
   }
@@ -282,13 +242,6 @@ export class Connections {
       this.context.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });
     }, PROGRESS_INTERVAL_MS);
   }
-}
-
-function startPace(segment: Segment): NonNullable<Attempt['flowing']> {
-  const meter = new SpeedMeter(PACE_WINDOW_MS);
-  const since = performance.now();
-  meter.sample(since, segment.received);
-  return { since, meter };
 }
 
 /** A failure of one server rather than of the download: with mirrors, that server is dropped. */

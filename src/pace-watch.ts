@@ -1,0 +1,83 @@
+import { CrawlingError } from './errors.js';
+import { SpeedMeter } from './events.js';
+import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Segment } from './scheduler.js';
+
+/** How often connections' paces are measured, to find crawlers and to steal from them. */
+export const PACE_CHECK_MS = 100;
+/** A pace is the speed over about this long, so one late packet does not make a crawler. */
+const PACE_WINDOW_MS = 500;
+/** Crawl restarts one range may have before it is left to its pace (or its retries). */
+const MAX_CRAWL_RESTARTS = 3;
+
+/** One request for a segment's missing bytes. */
+export interface Attempt {
+  /** Cuts the request (with a CrawlingError when it crawls). */
+  controller: AbortController;
+  sentAt: number;
+  /** From its response headers on, its pace (not while it waits for a reply). */
+  flowing?: { since: number; meter: SpeedMeter };
+  /** Bytes per second at the last check, once past slow start: who to steal from, and how much. */
+  pace?: number;
+}
+
+/**
+ * Watches the running requests of a download: their paces, which work stealing reads, and the ones
+ * that crawl far behind the others, which it cuts so that their workers re-request at once.
+ */
+export class PaceWatch {
+  /** Each running request, so a crawling one can be cut and re-requested. */
+  private readonly attempts = new Map<Segment, Attempt>();
+  private readonly crawlRestarts = new Map<Segment, number>();
+  readonly paces: Paces = { of: (segment) => this.attempts.get(segment)?.pace, typical: undefined };
+
+  /** `connections`: how many the download runs, to tell when enough run for a typical pace. */
+  constructor(private readonly connections: number) {}
+
+  /** A request for `segment` goes out now. */
+  start(segment: Segment): Attempt {
+    const attempt = { controller: new AbortController(), sentAt: performance.now() };
+    this.attempts.set(segment, attempt);
+    return attempt;
+  }
+
+  /** The request's response headers arrived: its pace counts from here. */
+  flowing(segment: Segment, attempt: Attempt): void {
+    const meter = new SpeedMeter(PACE_WINDOW_MS);
+    const since = performance.now();
+    meter.sample(since, segment.received);
+    attempt.flowing = { since, meter };
+  }
+
+  end(segment: Segment): void {
+    this.attempts.delete(segment);
+  }
+
+  /** Measures each running request's pace, and cuts the ones that crawl far behind the others. */
+  check(): void {
+    const now = performance.now();
+    const samples: PaceSample[] = [];
+    for (const [segment, attempt] of this.attempts) {
+      const { flowing, sentAt } = attempt;
+      if (!flowing) continue;
+      const bytesPerSecond = flowing.meter.sample(now, segment.received);
+      const ageMs = now - flowing.since;
+      if (ageMs < PACE_CHECK_MS) continue;
+      const sample = { segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt };
+      samples.push(sample);
+      if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
+    }
+    this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
+    for (const crawler of findCrawlers(samples, this.paces.typical)) {
+      const attempt = this.attempts.get(crawler)!;
+      attempt.controller.abort(new CrawlingError(attempt.pace!));
+    }
+  }
+
+  /** Counts a crawl restart of `segment`: its number, or undefined once the range has had too many. */
+  countRestart(segment: Segment): number | undefined {
+    const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
+    if (restarts > MAX_CRAWL_RESTARTS) return undefined;
+    this.crawlRestarts.set(segment, restarts);
+    return restarts;
+  }
+}
