@@ -235,4 +235,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// A missing tool or nginx is a one-line message, not a stack trace.
+await main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
