@@ -6,14 +6,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listenLocal, serveFile } from '../src/local-server.js';
 import { median } from '../src/stats.js';
-import { NGINX, startNginx } from '../test/support/nginx.js';
+import { NGINX, startNginx, type Nginx } from '../test/support/nginx.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
 const MiB = 2 ** 20;
@@ -86,11 +86,47 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * What an interrupted run (Ctrl-C, kill, a closed stdout such as `| head`) must not leave behind:
+ * nginx and a tool still downloading (stopped first), then GiBs of files in the temp directories.
+ */
+const onInterrupt = new Set<() => unknown>();
+const tempDirs: string[] = [];
+
+function cleanUpOnInterrupt(): void {
+  const stop = (code: number) => () => {
+    void Promise.allSettled([...onInterrupt].map(async (undo) => undo())).then(() => {
+      // Synchronously, then exit: no write of the bench's own (makeFile) can come after.
+      for (const path of tempDirs) rmSync(path, { recursive: true, force: true });
+      process.exit(code);
+    });
+  };
+  process.once('SIGINT', stop(130)).once('SIGTERM', stop(143));
+  process.stdout.once('error', stop(1));
+}
+
+/** A new temporary directory, removed on an interrupt too (synchronously: no window without it). */
+function tempDir(prefix: string): string {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(path);
+  return path;
+}
+
+/** startNginx, and stopped on an interrupt as well. */
+async function startStoppableNginx(root: string, limitRate?: string): Promise<Nginx> {
+  const nginx = await startNginx(root, limitRate);
+  onInterrupt.add(nginx.stop);
+  return nginx;
+}
+
 /** Runs one download under GNU time: wall seconds, CPU seconds, peak RSS; checks the bytes. */
 async function measure(argv: string[], out: string, expected: string): Promise<Measurement> {
   const report = `${out}.time`;
   const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', report, ...argv], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const kill = () => child.kill();
+  onInterrupt.add(kill);
   const code = await new Promise((resolve) => child.on('close', resolve));
+  onInterrupt.delete(kill);
   const [wall, user, sys, kib] = (await readFile(report, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
   const sha = await sha256File(out).catch(() => '');
   const outcome = code !== 0 ? `exit ${code}` : sha === expected ? 'ok' : 'wrong bytes';
@@ -112,7 +148,7 @@ async function scenarios(root: string, size: number, only: string | undefined): 
   const bigSha = await makeFile(join(root, 'big.bin'), size);
   const list: Scenario[] = [];
   if (!only || only === 'capped') {
-    const nginx = await startNginx(root, '20m');
+    const nginx = await startStoppableNginx(root, '20m');
     list.push({
       name: `capped: nginx limit_rate 20m, ${size / MiB} MiB, 16 connections`, size, connections: 16,
       ideal: size / (16 * 20 * MiB), tools: ['rangeget', 'aria2c', 'axel', 'lftp'], url: `${nginx.url}/big.bin`, sha256: bigSha, stop: nginx.stop,
@@ -128,7 +164,7 @@ async function scenarios(root: string, size: number, only: string | undefined): 
     });
   }
   if (!only || only === 'unthrottled') {
-    const nginx = await startNginx(root);
+    const nginx = await startStoppableNginx(root);
     list.push({
       name: `unthrottled: nginx, ${size / MiB} MiB, 4 connections (curl: one stream)`, size, connections: 4, ideal: undefined,
       tools: ['rangeget', 'aria2c', 'axel', 'lftp', 'curl'], url: `${nginx.url}/big.bin`, sha256: bigSha, stop: nginx.stop,
@@ -178,7 +214,7 @@ async function runMemory(root: string, dir: string): Promise<void> {
   const sparse = await open(join(root, 'sparse.bin'), 'w');
   await sparse.truncate(sparseGiB * GiB);
   await sparse.close();
-  const nginx = await startNginx(root);
+  const nginx = await startStoppableNginx(root);
   try {
     console.log('\nmemory: rangeget peak RSS');
     for (const [name, n] of [['big.bin', 16], ['big.bin', 64], ['sparse.bin', 16]] as const) {
@@ -215,11 +251,11 @@ function noteExtraCaCerts(): void {
 async function main(): Promise<void> {
   if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light');
   if (spawnSync('/usr/bin/time', ['-f', '%e', 'true']).status !== 0) throw new Error('GNU time is not installed: apt-get install time');
+  cleanUpOnInterrupt();
+  const [root, dir] = [tempDir('rangeget-bench-'), tempDir('rangeget-bench-out-')];
   console.log(`tools: ${TOOLS.map((t) => t.name).join(', ')} (others: apt-get install aria2 axel lftp curl)`);
   noteExtraCaCerts();
   const only = flag('scenario');
-  const root = await mkdtemp(join(tmpdir(), 'rangeget-bench-'));
-  const dir = await mkdtemp(join(tmpdir(), 'rangeget-bench-out-'));
   try {
     for (const scenario of await scenarios(root, Number(flag('size-mib') ?? 1024) * MiB, only)) {
       try {

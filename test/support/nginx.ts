@@ -25,9 +25,12 @@ export async function startNginx(root: string, limitRate?: string): Promise<Ngin
   return {
     url: `http://127.0.0.1:${port}`,
     stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      // A Ctrl-C reaches nginx too (same process group): it may be gone already.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
       await rm(prefix, { recursive: true, force: true });
     },
   };
