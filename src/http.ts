@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { toNetworkError } from './network-errors.js';
+import { recyclingReads } from './read-buffers.js';
 import { EnvHttpProxyAgent } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
@@ -25,7 +26,8 @@ export interface ConnectionOptions {
 /**
  * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
  * would share one congestion window), one request per connection at a time, our own timeouts
- * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured.
+ * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, and socket
+ * reads into recycled buffers (read-buffers.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatcher {
   const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
@@ -33,7 +35,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatcher {
     connections: options.connections,
     pipelining: 1,
     allowH2: false,
-    connect: { timeout: options.timeoutMs, ...tls },
+    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads() },
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,

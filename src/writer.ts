@@ -1,5 +1,6 @@
 import { writev, writevSync } from 'node:fs';
 import { constants } from 'node:os';
+import { releaseReadBuffer } from './read-buffers.js';
 import type { Segment } from './scheduler.js';
 
 /**
@@ -59,6 +60,7 @@ export class DiscardSink implements ChunkSink {
 
   push(chunk: Buffer): boolean {
     this.segment.written += chunk.length;
+    releaseReadBuffer(chunk);
     return true;
   }
 
@@ -196,7 +198,10 @@ export class SegmentWriter implements ChunkSink {
     this.queuedBytes -= length;
     this.due &&= this.queuedBytes > 0;
     this.inFlight = length;
-    this.file.write(chunks, this.segment.start + this.segment.written, (err, written) => this.afterWrite(err, written, length));
+    this.file.write(chunks, this.segment.start + this.segment.written, (err, written) => {
+      if (!err && written === length) chunks.forEach(releaseReadBuffer);
+      this.afterWrite(err, written, length);
+    });
   }
 
   private afterWrite(err: Error | null, written: number, expected: number): void {

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
+
+/** One read of `bytes` through the pool's onread, as Node makes it; returns the buffer read into and what the stream got. */
+function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
+  const stream = new Readable({ read() {} });
+  const buffer = (pool.buffer as () => Buffer)();
+  buffer.fill(7, 0, bytes);
+  pool.callback.call(stream as unknown as Socket, bytes, buffer);
+  return { buffer, chunk: stream.read() as Buffer };
+}
+
+const nextBuffer = (pool: ReturnType<typeof recyclingReads>) => (pool.buffer as () => Buffer)();
+
+describe('recyclingReads', () => {
+  it('hands a buffer out again only once every byte read into it is released', () => {
+    const pool = recyclingReads();
+    const { buffer, chunk } = read(pool, 60_000);
+    expect(chunk.buffer).toBe(buffer.buffer);
+    releaseReadBuffer(chunk.subarray(0, 59_999));
+    expect(nextBuffer(pool).buffer).not.toBe(buffer.buffer);
+    releaseReadBuffer(chunk.subarray(59_999));
+    expect(nextBuffer(pool).buffer).toBe(buffer.buffer);
+  });
+
+  it('never reuses a buffer with bytes that were not written, such as response headers', () => {
+    const pool = recyclingReads();
+    const { buffer, chunk } = read(pool, 60_000);
+    releaseReadBuffer(chunk.subarray(200));
+    releaseReadBuffer(chunk.subarray(200));
+    expect(nextBuffer(pool).buffer).not.toBe(buffer.buffer);
+  });
+
+  it('copies a small read out and reads into the same buffer again', () => {
+    const pool = recyclingReads();
+    const { buffer, chunk } = read(pool, 100);
+    expect(chunk.buffer).not.toBe(buffer.buffer);
+    expect([...chunk]).toEqual(new Array(100).fill(7));
+    expect(nextBuffer(pool).buffer).toBe(buffer.buffer);
+  });
+
+  it('ignores chunks that are not its own', () => {
+    expect(() => releaseReadBuffer(Buffer.alloc(10))).not.toThrow();
+  });
+});
+
+describe('recyclingReads on a real socket', () => {
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+
+  /** Reads `data` from a loopback server, handing each chunk to `take`; resolves with what was read. */
+  async function receive(data: Buffer, take: (chunk: Buffer) => void): Promise<Buffer> {
+    server = createServer((socket) => socket.end(data));
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const socket = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', onread: recyclingReads() });
+    const copies: Buffer[] = [];
+    socket.on('readable', () => {
+      for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) {
+        copies.push(Buffer.from(chunk));
+        take(chunk);
+      }
+    });
+    await new Promise((resolve) => socket.on('end', resolve));
+    return Buffer.concat(copies);
+  }
+
+  it('delivers every byte in order while buffers are reused', async () => {
+    const data = randomBytes(8 * 2 ** 20);
+    const seen = new Set<ArrayBufferLike>();
+    let reused = 0;
+    const got = await receive(data, (chunk) => {
+      if (seen.has(chunk.buffer)) reused++;
+      seen.add(chunk.buffer);
+      releaseReadBuffer(chunk);
+    });
+    expect(got.equals(data)).toBe(true);
+    expect(reused).toBeGreaterThan(0);
+  });
+
+  it('keeps chunks that are held intact: nothing is read into a buffer still in use', async () => {
+    const data = randomBytes(8 * 2 ** 20);
+    const held: Buffer[] = [];
+    const got = await receive(data, (chunk) => held.push(chunk));
+    expect(got.equals(data)).toBe(true);
+    expect(Buffer.concat(held).equals(data)).toBe(true);
+  });
+});
