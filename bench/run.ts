@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -80,9 +80,19 @@ async function makeFile(path: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * Reads into one buffer over and over: a GiB read into new buffers left the GC work to do while the
+ * next tool ran, on the same two cores (rangeget unthrottled took 2.66 s after peers, 1.89 s alone).
+ */
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(4 * MiB);
+  const file = await open(path, 'r');
+  try {
+    for (let n; (n = (await file.read(buffer, 0, buffer.length)).bytesRead) > 0;) hash.update(buffer.subarray(0, n));
+  } finally {
+    await file.close();
+  }
   return hash.digest('hex');
 }
 
