@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listenLocal, serveFile } from '../src/local-server.js';
+import { hashFile } from '../src/merger.js';
 import { median } from '../src/stats.js';
 import { NGINX, startNginx, type Nginx } from '../test/support/nginx.js';
 
@@ -81,22 +82,6 @@ async function makeFile(path: string, size: number): Promise<string> {
 }
 
 /**
- * Reads into one buffer over and over: a GiB read into new buffers left the GC work to do while the
- * next tool ran, on the same two cores (rangeget unthrottled took 2.66 s after peers, 1.89 s alone).
- */
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(4 * MiB);
-  const file = await open(path, 'r');
-  try {
-    for (let n; (n = (await file.read(buffer, 0, buffer.length)).bytesRead) > 0;) hash.update(buffer.subarray(0, n));
-  } finally {
-    await file.close();
-  }
-  return hash.digest('hex');
-}
-
-/**
  * What an interrupted run (Ctrl-C, kill, a closed stdout such as `| head`) must not leave behind:
  * nginx and a tool still downloading (stopped first), then GiBs of files in the temp directories.
  */
@@ -138,7 +123,7 @@ async function measure(argv: string[], out: string, expected: string): Promise<M
   const code = await new Promise((resolve) => child.on('close', resolve));
   onInterrupt.delete(kill);
   const [wall, user, sys, kib] = (await readFile(report, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
-  const sha = await sha256File(out).catch(() => '');
+  const sha = await hashFile(out, 'sha256').catch(() => '');
   const outcome = code !== 0 ? `exit ${code}` : sha === expected ? 'ok' : 'wrong bytes';
   await rm(out, { force: true });
   await rm(report, { force: true });
@@ -229,7 +214,7 @@ async function runMemory(root: string, dir: string): Promise<void> {
     console.log('\nmemory: rangeget peak RSS');
     for (const [name, n] of [['big.bin', 16], ['big.bin', 64], ['sparse.bin', 16]] as const) {
       const out = join(dir, 'mem.out');
-      const expected = await sha256File(join(root, name));
+      const expected = await hashFile(join(root, name), 'sha256');
       const m = await measure(TOOLS[0]!.command(`${nginx.url}/${name}`, out, n), out, expected);
       console.log(`${name.padEnd(10)} ${String(n).padStart(2)} connections: ${(m.rssBytes / MiB).toFixed(0)} MiB peak RSS, ${m.seconds.toFixed(1)} s, sha256 ${m.outcome}`);
     }
