@@ -65,13 +65,20 @@ describe('SegmentWriter', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
-  // 64 connections write on the main thread (64 KiB buffers), fewer on the thread pool.
-  it.each([1, 64])('writes chunks of any size and number, byte for byte (%i connections)', async (connections) => {
+  // 64 connections write on the main thread (64 KiB buffers), 16 (128 KiB) while the event loop is saturated, 8 (256 KiB) never.
+  it.each([
+    [8, true, false],
+    [16, false, false],
+    [16, true, true],
+    [64, false, true],
+  ])('writes chunks of any size and number, byte for byte (%i connections, loop saturated: %s)', async (connections, saturated, onMainThread) => {
     const path = join(tempDir(), 'copy.part');
     const file = await open(path, 'w+');
     const data = randomBytes(3 * MAX_BUFFER_BYTES + 12345);
     const segment = newSegment({ start: 0, end: data.length });
-    const writer = new SegmentWriter(new FileWriter(file.fd, connections), segment, () => {});
+    const files = new FileWriter(file.fd, connections, { loopSaturated: () => saturated });
+    expect(files.onMainThread).toBe(onMainThread);
+    const writer = new SegmentWriter(files, segment, () => {});
     let at = 0;
     for (; at < 3000; at++) writer.push(data.subarray(at, at + 1));
     for (let size = 1; at < data.length; at += size, size = 1 + ((size * 7) % 200_000)) writer.push(data.subarray(at, at + size));
@@ -101,11 +108,14 @@ describe('SegmentWriter', () => {
     await file.close();
   });
 
-  it('moves writes off the main thread after a few slow writes, and still writes every byte', async () => {
+  it.each([
+    [64, false],
+    [16, true],
+  ])('moves writes off the main thread after a few slow writes, and still writes every byte (%i connections, loop saturated: %s)', async (connections, saturated) => {
     const path = join(tempDir(), 'slow.part');
     const file = await open(path, 'w+');
     // Any write is slower than -1 ms: this one stands for a disk that throttles.
-    const slowDisk = new FileWriter(file.fd, 64, -1);
+    const slowDisk = new FileWriter(file.fd, connections, { slowWriteMs: -1, loopSaturated: () => saturated });
     const segment = newSegment({ start: 0, end: 4 * slowDisk.bufferBytes });
     const writer = new SegmentWriter(slowDisk, segment, () => {});
     const data = randomBytes(segment.end);
