@@ -234,9 +234,12 @@ export class Connections {
   }
 
   private reportProgress(segments: readonly Segment[], total: number | undefined): NodeJS.Timeout {
+    const received = () => segments.reduce((sum, s) => sum + s.received, 0);
     const meter = new SpeedMeter();
+    // From the start: the first report (a short download may have no other) has a speed too.
+    meter.sample(performance.now(), received());
     return setInterval(() => {
-      const bytes = segments.reduce((sum, s) => sum + s.received, 0);
+      const bytes = received();
       const speed = meter.sample(performance.now(), bytes);
       const views = segments.map(({ start, end, received, written, active, retries }) => ({ start, end, received, written, active, retries }));
       this.context.emit({ type: 'progress', bytes, total: total ?? null, speed, connections: this.active, segments: views });

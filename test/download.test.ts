@@ -38,6 +38,14 @@ describe('download', () => {
     expect(Date.now() - (await stat(join(dir, 'bare.bin'))).mtimeMs).toBeLessThan(60_000);
   });
 
+  it('reports a speed from the first progress event that has bytes (a short download may have no other)', async () => {
+    const s = await serve(testData(2 * MiB), { bytesPerSecond: 4 * MiB });
+    const events: Array<{ bytes: number; speed: number }> = [];
+    await get(s.url(), { connections: 2, onEvent: (e) => void (e.type === 'progress' && events.push(e)) });
+    const first = events.find((e) => e.bytes > 0);
+    expect(first?.speed).toBeGreaterThan(0);
+  });
+
   it('sends If-Range with the strong validator on every ranged request', async () => {
     const s = await serve(testData(3 * MiB), { bytesPerSecond: 8 * MiB });
     await get(s.url(), { connections: 4 });
