@@ -6,7 +6,7 @@ import {
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
-import { headersFor, retryDelayMs, waitBeforeRetry } from './http.js';
+import { headersFor, headerValue, retryDelayMs, waitBeforeRetry } from './http.js';
 import { isRetryable } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
@@ -44,6 +44,11 @@ export class Connections {
   retries = 0;
   /** Most connections fetching at once in the last run: the one that delivered the file, not a fresh start's failed try. */
   peakActive = 0;
+  /**
+   * The Last-Modified of the latest response that passed the checks: the file's time when the plan
+   * has none (taken in one response after it kept changing, or a HEAD without one).
+   */
+  servedLastModified: string | null = null;
   private active = 0;
   private bytesWritten = 0;
   private readonly reresolver: Reresolver;
@@ -213,7 +218,10 @@ export class Connections {
       size: plan.size,
       writer,
       signal: AbortSignal.any([signal, attempt.controller.signal]),
-      onHeaders: () => this.watch.flowing(segment, attempt),
+      onHeaders: (headers) => {
+        this.watch.flowing(segment, attempt);
+        this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
+      },
       stallTimeoutMs: settings.timeoutMs,
       limiter: this.limiter,
     };

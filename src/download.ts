@@ -239,7 +239,8 @@ class DownloadRun {
   /** With --remote-time, the server's Last-Modified as a date; a notice when it gave none to use. */
   private remoteTime(plan: Plan, output: string): Date | undefined {
     if (!this.settings.remoteTime) return undefined;
-    const time = plan.lastModified === null ? undefined : parseHttpDate(plan.lastModified);
+    const lastModified = plan.lastModified ?? this.connections?.servedLastModified ?? null;
+    const time = lastModified === null ? undefined : parseHttpDate(lastModified);
     if (time !== undefined) return new Date(time);
     this.emit({ type: 'notice', message: `the server sent no usable Last-Modified; ${basename(output)} keeps the time it was saved` });
     return undefined;

@@ -29,7 +29,7 @@ export interface FetchJob {
   writer: ChunkSink;
   signal: AbortSignal;
   /** Called when response headers arrive and pass the checks (time to first byte). */
-  onHeaders?: () => void;
+  onHeaders?: (headers: IncomingHttpHeaders) => void;
   /** Shared by every connection of a download to cap its overall speed (--limit-rate). */
   limiter?: Pacer;
   /** Window in which a response must deliver STALL_BYTES_PER_SECOND on average, or be dropped as stalled. */
@@ -104,7 +104,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     const problem = this.check(status, headers);
     if (problem) return this.abort(problem);
-    this.job.onHeaders?.();
+    this.job.onHeaders?.(headers);
     this.startDecoder(controller, headerValue(headers, 'content-encoding')?.toLowerCase());
     this.watchdog = setInterval(() => this.checkPace(controller), this.job.stallTimeoutMs);
   }

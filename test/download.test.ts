@@ -8,7 +8,7 @@ import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolEr
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
-import { sha256, testData } from './support/test-server.js';
+import { sha256, testData, versionTime } from './support/test-server.js';
 
 const { serve, get, getChecked, outputSha, expectFiles, notices: collectNotices, dir: tempDir } = useDownloads();
 let dir: string;
@@ -433,6 +433,13 @@ describe('resume', () => {
     expect(notices.at(-1)).toBe('the file changed between requests again; downloading it in one response, which holds one version');
     expect(s.requests.at(-1)).toMatchObject({ method: 'GET', range: undefined });
     await expectFiles('out.bin');
+  });
+
+  it("gives a file taken in one response, after it kept changing, that response's Last-Modified with remoteTime", async () => {
+    const data = testData(2 * MiB);
+    const { server: s, notices } = await getChecked(data, { changingValidators: true }, { connections: 4, remoteTime: true });
+    expect(notices).toContain('the file changed between requests again; downloading it in one response, which holds one version');
+    expect((await stat(join(dir, 'out.bin'))).mtimeMs).toBe(Date.parse(versionTime(s.requests.length)));
   });
 
   it('refuses a manifest left by a download of another URL', async () => {

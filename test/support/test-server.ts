@@ -50,6 +50,8 @@ export interface Behaviour {
   maxActive?: number;
   /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
   flappingEtag?: boolean;
+  /** Each response names a new version (ETag and Last-Modified) of the same bytes, as for a file rewritten between requests. */
+  changingValidators?: boolean;
   /** Send no Last-Modified. */
   hideLastModified?: boolean;
   /** Ranged responses leave the total unknown: `Content-Range: bytes a-b/*`. */
@@ -179,7 +181,8 @@ export class TestServer {
     if (b.hideLastModified) this.rewriteHeader(res, 'last-modified', () => undefined);
     if (b.unknownTotal) this.rewriteHeader(res, 'content-range', (value) => value.replace(/\/\d+$/, '/*'));
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
-    const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` } : this.file;
+    const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` }
+      : b.changingValidators ? { ...this.file, etag: `"v${this.requests.length}"`, lastModified: versionTime(this.requests.length) } : this.file;
     serveFile(req, res, file, { bytesPerSecond: slow ? b.slowNth!.bytesPerSecond : b.bytesPerSecond, ranges: (b.ranges ?? true) && !ignore, total: b.totalBytesPerSecond ? this.total : undefined });
   }
 
@@ -292,4 +295,9 @@ export function sha256(data: Buffer): string {
 /** Random but reproducible-enough test data. */
 export function testData(size: number): Buffer {
   return randomBytes(size);
+}
+
+/** The Last-Modified of the version served to request number `n`, with changingValidators. */
+export function versionTime(n: number): string {
+  return new Date(n * 1000).toUTCString();
 }
