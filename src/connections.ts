@@ -6,14 +6,14 @@ import {
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
-import { headersFor, headerValue, retryDelayMs, waitBeforeRetry } from './http.js';
+import { abortableWait, headersFor, headerValue, retryDelayMs } from './http.js';
 import { isRetryable } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
-import type { Scheduler, Segment } from './scheduler.js';
+import { startDelayMs, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -82,7 +82,7 @@ export class Connections {
     const workers = plan.ranges ? this.context.settings.connections : 1;
     const file = new FileWriter(fd, workers);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
-    const worker = async (index: number) => {
+    const worker = async (index: number, firstWaitMs: number) => {
       while (!stopper.signal.aborted) {
         const source = alive[index % alive.length]!;
         const segment = work.claim(this.watch.paces);
@@ -94,6 +94,10 @@ export class Connections {
         }
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
+          // The first request of each initial connection waits its turn (START_SPREAD_MS); the
+          // segment is claimed already, so the connections share the file as if they started at once.
+          if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal);
+          firstWaitMs = 0;
           await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
         } catch (err) {
           if (this.retire(source, err)) return;
@@ -106,13 +110,15 @@ export class Connections {
       }
     };
     const running: Promise<void>[] = [];
-    const addWorkers = (count: number) => {
-      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) running.push(worker(running.length));
+    const addWorkers = (count: number, staggered: boolean) => {
+      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) {
+        running.push(worker(running.length, staggered ? startDelayMs(i, count) : 0));
+      }
     };
-    addWorkers(workers);
+    addWorkers(workers, true);
     if (plan.ranges) {
       this.context.moreConnections?.take((extra) => {
-        addWorkers(extra.connections);
+        addWorkers(extra.connections, false);
         this.limiter?.setRate(this.limiter.bytesPerSecond + extra.bytesPerSecond);
       });
     }
@@ -192,7 +198,7 @@ export class Connections {
         if (signal.aborted || !isRetryable(err) || failures > this.context.settings.retries) throw err;
         const delayMs = retryDelayMs(err, failures);
         this.noteRetry(segment, failures, delayMs, (err as Error).message);
-        await waitBeforeRetry(delayMs, signal);
+        await abortableWait(delayMs, signal);
       } finally {
         this.watch.end(segment);
       }

@@ -10,7 +10,7 @@ import {
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
-import { createDispatcher, parseHttpDate, retryDelayMs, waitBeforeRetry } from './http.js';
+import { abortableWait, createDispatcher, parseHttpDate, retryDelayMs } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -133,7 +133,7 @@ class DownloadRun {
         if (!isRetryable(err) || attempt >= attempts) throw err;
         const delayMs = retryDelayMs(err, attempt);
         this.emit({ type: 'notice', message: `${(err as Error).message}; retrying in ${(delayMs / 1000).toFixed(1)} s` });
-        await waitBeforeRetry(delayMs, this.signal);
+        await abortableWait(delayMs, this.signal);
       }
     }
   }

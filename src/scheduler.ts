@@ -43,6 +43,19 @@ export function splitIntoRanges(size: number, connections: number, minSegmentSiz
 }
 
 /**
+ * The first requests of a download start spread over this long, not at once. Servers that pace each
+ * connection with timers (nginx's limit_rate) serve requests that arrive together in one batch per
+ * cycle, and each cycle then waits for the whole batch: 16 connections to nginx at 20 MiB/s each
+ * took 3.2-3.3 s per 64 MiB instead of 3.1, and a spread start saved 0.1 s of 3.65.
+ */
+export const START_SPREAD_MS = 100;
+
+/** How long the `index`-th of `connections` initial connections waits before its first request. */
+export function startDelayMs(index: number, connections: number): number {
+  return (index * START_SPREAD_MS) / connections;
+}
+
+/**
  * A steal from a range that its own connection would finish sooner than this gains at most half of
  * it, and may fetch twice what the server has already sent that connection (on fast or bursty links
  * much of the rest is in flight): nginx capped at 20 MiB/s sends 2 MiB bursts, 0.1 s of such a range.

@@ -7,6 +7,7 @@ import { download } from '../src/download.js';
 import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError, RangegetError, UsageError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
+import { START_SPREAD_MS } from '../src/scheduler.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
 import { sha256, testData, versionTime } from './support/test-server.js';
 
@@ -25,6 +26,17 @@ describe('download', () => {
     expect(result).toMatchObject({ bytes: data.length, resumedBytes: 0 });
     expect(result.connections).toBeGreaterThan(1);
     await expectFiles('out.bin');
+  });
+
+  it('spreads the first requests of its connections over START_SPREAD_MS, each on its own range', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: 2 * MiB });
+    await get(s.url(), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+    const first = s.rangedRequests.slice(0, 4);
+    expect(new Set(first.map((r) => r.range)).size).toBe(4);
+    // Timers never fire early: the fourth request waits at least its three quarters of the spread.
+    expect(first[3]!.at - first[0]!.at).toBeGreaterThanOrEqual((START_SPREAD_MS * 3) / 4 - 1);
   });
 
   it("gives the file the server's Last-Modified with remoteTime, and says when there is none", async () => {

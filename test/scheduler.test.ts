@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
+import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, START_SPREAD_MS, startDelayMs, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -25,6 +25,14 @@ describe('splitIntoRanges', () => {
     expect(splitIntoRanges(3, 64, 1)).toEqual([{ start: 0, end: 1 }, { start: 1, end: 2 }, { start: 2, end: 3 }]);
     expect(splitIntoRanges(1, 8, 1)).toEqual([{ start: 0, end: 1 }]);
     expect(splitIntoRanges(0, 8, 1)).toEqual([]);
+  });
+});
+
+describe('startDelayMs', () => {
+  it('spreads the initial connections evenly over START_SPREAD_MS, the first at once', () => {
+    expect([0, 1, 2, 3].map((i) => startDelayMs(i, 4))).toEqual([0, 25, 50, 75].map((ms) => (ms * START_SPREAD_MS) / 100));
+    expect(startDelayMs(0, 1)).toBe(0);
+    expect(startDelayMs(63, 64)).toBeLessThan(START_SPREAD_MS);
   });
 });
 

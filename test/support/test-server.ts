@@ -68,6 +68,8 @@ export interface RequestLog {
   authorization: string | undefined;
   cookie: string | undefined;
   trace: string | undefined;
+  /** When the server received it (performance.now()). */
+  at: number;
 }
 
 /** A real HTTP server on 127.0.0.1 serving one in-memory file at any path. */
@@ -136,6 +138,7 @@ export class TestServer {
     this.requests.push({
       method: req.method!, path: req.url!, range: h.range, ifRange: h['if-range'] as string | undefined,
       authorization: h.authorization, cookie: h.cookie, trace: h['x-trace'] as string | undefined,
+      at: performance.now(),
     });
     this.countBody(res);
     const target = b.redirects?.[req.url!];
