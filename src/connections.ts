@@ -13,7 +13,7 @@ import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
-import { startDelayMs, type Scheduler, type Segment } from './scheduler.js';
+import { startDelayMs, unreceived, type Scheduler, type Segment } from './scheduler.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -83,6 +83,9 @@ export class Connections {
     const file = new FileWriter(fd, workers);
     const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number, firstWaitMs: number) => {
+      // Each initial connection of a large download waits its turn (START_SPREAD_MS); one that
+      // finds nothing left to claim (the others were quicker) is no loss.
+      if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal).catch(() => {});
       while (!stopper.signal.aborted) {
         const source = alive[index % alive.length]!;
         const segment = work.claim(this.watch.paces);
@@ -94,10 +97,6 @@ export class Connections {
         }
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
-          // The first request of each initial connection waits its turn (START_SPREAD_MS); the
-          // segment is claimed already, so the connections share the file as if they started at once.
-          if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal);
-          firstWaitMs = 0;
           await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
         } catch (err) {
           if (this.retire(source, err)) return;
@@ -110,15 +109,14 @@ export class Connections {
       }
     };
     const running: Promise<void>[] = [];
-    const addWorkers = (count: number, staggered: boolean) => {
-      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) {
-        running.push(worker(running.length, staggered ? startDelayMs(i, count) : 0));
-      }
+    const addWorkers = (count: number, bytesEach: number) => {
+      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) running.push(worker(running.length, startDelayMs(i, count, bytesEach)));
     };
-    addWorkers(workers, true);
+    addWorkers(workers, work.segments.reduce((sum, s) => sum + unreceived(s), 0) / workers);
     if (plan.ranges) {
       this.context.moreConnections?.take((extra) => {
-        addWorkers(extra.connections, false);
+        // They join a download under way: nothing to spread.
+        addWorkers(extra.connections, 0);
         this.limiter?.setRate(this.limiter.bytesPerSecond + extra.bytesPerSecond);
       });
     }

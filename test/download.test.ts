@@ -7,7 +7,7 @@ import { download } from '../src/download.js';
 import { HttpError, IntegrityError, ManifestError, OutputExistsError, ProtocolError, RangegetError, UsageError } from '../src/errors.js';
 import type { DownloadEvent } from '../src/events.js';
 import type { DownloadOptions } from '../src/options.js';
-import { START_SPREAD_MS } from '../src/scheduler.js';
+import { SPREAD_MIN_BYTES, START_SPREAD_MS } from '../src/scheduler.js';
 import { KiB, MiB, useDownloads } from './support/harness.js';
 import { sha256, testData, versionTime } from './support/test-server.js';
 
@@ -28,15 +28,20 @@ describe('download', () => {
     await expectFiles('out.bin');
   });
 
-  it('spreads the first requests of its connections over START_SPREAD_MS, each on its own range', async () => {
-    const data = testData(4 * MiB);
-    const s = await serve(data, { bytesPerSecond: 2 * MiB });
+  it('spreads the first requests of a large download over START_SPREAD_MS, and of a small one not', async () => {
+    const data = testData(4 * SPREAD_MIN_BYTES);
+    const s = await serve(data, { bytesPerSecond: 4 * SPREAD_MIN_BYTES });
     await get(s.url(), { connections: 4 });
     expect(await outputSha()).toBe(sha256(data));
     const first = s.rangedRequests.slice(0, 4);
     expect(new Set(first.map((r) => r.range)).size).toBe(4);
     // Timers never fire early: the fourth request waits at least its three quarters of the spread.
     expect(first[3]!.at - first[0]!.at).toBeGreaterThanOrEqual((START_SPREAD_MS * 3) / 4 - 1);
+
+    const small = await serve(testData(4 * MiB), { bytesPerSecond: 4 * MiB });
+    await get(small.url(), { connections: 4, output: 'small.bin' });
+    const starts = small.rangedRequests.slice(0, 4).map((r) => r.at);
+    expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(START_SPREAD_MS / 2);
   });
 
   it("gives the file the server's Last-Modified with remoteTime, and says when there is none", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, START_SPREAD_MS, startDelayMs, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
+import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, SPREAD_MIN_BYTES, START_SPREAD_MS, startDelayMs, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -30,9 +30,13 @@ describe('splitIntoRanges', () => {
 
 describe('startDelayMs', () => {
   it('spreads the initial connections evenly over START_SPREAD_MS, the first at once', () => {
-    expect([0, 1, 2, 3].map((i) => startDelayMs(i, 4))).toEqual([0, 25, 50, 75].map((ms) => (ms * START_SPREAD_MS) / 100));
-    expect(startDelayMs(0, 1)).toBe(0);
-    expect(startDelayMs(63, 64)).toBeLessThan(START_SPREAD_MS);
+    expect([0, 1, 2, 3].map((i) => startDelayMs(i, 4, SPREAD_MIN_BYTES))).toEqual([0, 1, 2, 3].map((i) => (i * START_SPREAD_MS) / 4));
+    expect(startDelayMs(0, 1, 2 ** 40)).toBe(0);
+    expect(startDelayMs(63, 64, 2 ** 40)).toBeLessThan(START_SPREAD_MS);
+  });
+
+  it('starts every connection at once when each has less than SPREAD_MIN_BYTES to fetch', () => {
+    expect([0, 1, 2, 3].map((i) => startDelayMs(i, 4, SPREAD_MIN_BYTES - 1))).toEqual([0, 0, 0, 0]);
   });
 });
 
