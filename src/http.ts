@@ -125,7 +125,7 @@ export function retryDelayMs(err: unknown, attempt: number): number {
   return (err instanceof HttpError ? err.retryAfterMs : undefined) ?? backoffMs(attempt);
 }
 
-/** Waits `ms` (before a retry, or a staggered first request); an abort ends the wait with AbortedError. */
+/** Waits `ms` (before a retry, or a connection's spread start); an abort ends the wait with AbortedError. */
 export async function abortableWait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   await sleep(ms, undefined, { signal }).catch(() => {
     throw new AbortedError();
