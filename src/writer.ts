@@ -1,6 +1,5 @@
 import { writev, writevSync } from 'node:fs';
 import { constants } from 'node:os';
-import { LoopLoad } from './loop-load.js';
 import { releaseReadBuffer } from './read-buffers.js';
 import type { Segment } from './scheduler.js';
 
@@ -22,14 +21,14 @@ export const FLUSH_AGE_MS = 50;
  */
 const WRITES_IN_FLIGHT = 2;
 /**
- * Buffers this small are written on the main thread: handing a 64 KiB page-cache write to the
- * thread pool costs more than the write. Measured on 2 cores at 64 connections: unthrottled
- * 2.6-3.7 -> 1.8-2.3 s and 3.6-5.3 -> 1.6-2.1 CPU s/GiB; at 32, 2.1-2.4 -> 1.5-1.7 CPU s/GiB for
- * about 0.1 s more. Larger buffers go on the main thread only while it is saturated (see FileWriter).
+ * Buffers this small are written on the main thread: handing a page-cache write of 64-128 KiB to
+ * the thread pool costs more than the write. Measured on 2 cores at 64 connections (64 KiB):
+ * unthrottled 2.6-3.7 -> 1.8-2.3 s and 3.6-5.3 -> 1.6-2.1 CPU s/GiB. At 16 connections (128 KiB),
+ * 10 pairs: capped 3.61 -> 3.59 s and 2.71 -> 1.81 CPU s/GiB; 6 pairs: unthrottled 2.44 -> 2.20 s
+ * and 2.64 -> 2.25. At 8 (256 KiB) unthrottled took 5% longer, even only while the event loop was
+ * saturated; at 4 (512 KiB) 3% longer.
  */
-const INLINE_WRITE_MAX_BYTES = MIN_BUFFER_BYTES;
-/** Buffers up to this size go on the main thread while the event loop is saturated (see FileWriter). */
-const SATURATED_INLINE_WRITE_MAX_BYTES = 128 * 1024;
+const INLINE_WRITE_MAX_BYTES = 128 * 1024;
 /**
  * Main-thread writes this slow, this many times, say the disk throttles writers (a USB stick, a
  * network share, the kernel's dirty-page limit): the file's later writes go to the thread pool, so
@@ -45,11 +44,6 @@ const MAX_CHUNKS_PER_WRITE = 1024;
 export function bufferBytesFor(connections: number): number {
   const share = Math.floor(BUFFER_BUDGET_BYTES / Math.max(1, connections) / MIN_BUFFER_BYTES) * MIN_BUFFER_BYTES;
   return Math.min(MAX_BUFFER_BYTES, Math.max(MIN_BUFFER_BYTES, share));
-}
-
-function inlineWhen(bufferBytes: number): 'always' | 'saturated' | 'never' {
-  if (bufferBytes <= INLINE_WRITE_MAX_BYTES) return 'always';
-  return bufferBytes <= SATURATED_INLINE_WRITE_MAX_BYTES ? 'saturated' : 'never';
 }
 
 /** Where a fetcher's bytes go, in order. */
@@ -85,45 +79,33 @@ type WriteDone = (err: Error | null, written: number) => void;
 export interface FileWriterOptions {
   /** A main-thread write slower than this counts as slow (tests pass -1: every write). */
   slowWriteMs?: number;
-  /** Whether the event loop is saturated now. */
-  loopSaturated?: () => boolean;
 }
 
 /**
- * Positioned writes into one file: on the main thread when that is cheaper, else at most
- * WRITES_IN_FLIGHT at a time on the thread pool. Cheaper means small buffers, or middling ones
- * while the event loop is saturated: handing a write over then costs the loop about as much as
- * writing 128-256 KiB itself (a thread's wake-up on busy cores). Measured on 2 cores, unthrottled,
- * against the thread pool, 6 pairs each: 16 connections (128 KiB buffers) 2.39 -> 2.30 s and 2.92
- * -> 2.46 CPU s/GiB; 8 connections (256 KiB) 2.08 -> 2.19 s for 2.53 -> 2.23, hence the limit. A
- * loop with time to spare keeps the thread pool: every write on the main thread made the capped
- * run 0.16 s slower.
+ * Positioned writes into one file: on the main thread when the buffers are small (see
+ * INLINE_WRITE_MAX_BYTES), else at most WRITES_IN_FLIGHT at a time on the thread pool.
  */
 export class FileWriter {
   private readonly waiting: Array<() => void> = [];
   private inFlight = 0;
   /** Bytes a segment gathers before it writes them. */
   readonly bufferBytes: number;
-  /** When writes go on the main thread, by the size of the buffers. */
-  private readonly inlineWhen: 'always' | 'saturated' | 'never';
+  /** Writes go on the main thread: the buffers are small. */
+  private readonly inline: boolean;
   private readonly slowWriteMs: number;
-  private readonly loopSaturated: () => boolean;
   private slowWrites = 0;
   /** Main-thread writes were slow: the disk throttles writers, and they all go to the thread pool. */
   private slowDisk = false;
 
   constructor(private readonly fd: number, connections: number, options: FileWriterOptions = {}) {
     this.bufferBytes = bufferBytesFor(connections);
-    this.inlineWhen = inlineWhen(this.bufferBytes);
+    this.inline = this.bufferBytes <= INLINE_WRITE_MAX_BYTES;
     this.slowWriteMs = options.slowWriteMs ?? SLOW_INLINE_WRITE_MS;
-    const load = new LoopLoad();
-    this.loopSaturated = options.loopSaturated ?? (() => load.isSaturated);
   }
 
   /** Whether the next write goes on the main thread. */
   get onMainThread(): boolean {
-    if (this.slowDisk || this.inlineWhen === 'never') return false;
-    return this.inlineWhen === 'always' || this.loopSaturated();
+    return this.inline && !this.slowDisk;
   }
 
   /** Writes `chunks`, one after another, from `position`; `done` is always called later, never from within. */

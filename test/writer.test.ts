@@ -65,18 +65,17 @@ describe('SegmentWriter', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
-  // 64 connections write on the main thread (64 KiB buffers), 16 (128 KiB) while the event loop is saturated, 8 (256 KiB) never.
+  // 64 connections (64 KiB buffers) and 16 (128 KiB) write on the main thread, 8 (256 KiB) on the thread pool.
   it.each([
-    [8, true, false],
-    [16, false, false],
-    [16, true, true],
-    [64, false, true],
-  ])('writes chunks of any size and number, byte for byte (%i connections, loop saturated: %s)', async (connections, saturated, onMainThread) => {
+    [8, false],
+    [16, true],
+    [64, true],
+  ])('writes chunks of any size and number, byte for byte (%i connections, on the main thread: %s)', async (connections, onMainThread) => {
     const path = join(tempDir(), 'copy.part');
     const file = await open(path, 'w+');
     const data = randomBytes(3 * MAX_BUFFER_BYTES + 12345);
     const segment = newSegment({ start: 0, end: data.length });
-    const files = new FileWriter(file.fd, connections, { loopSaturated: () => saturated });
+    const files = new FileWriter(file.fd, connections);
     expect(files.onMainThread).toBe(onMainThread);
     const writer = new SegmentWriter(files, segment, () => {});
     let at = 0;
@@ -108,14 +107,11 @@ describe('SegmentWriter', () => {
     await file.close();
   });
 
-  it.each([
-    [64, false],
-    [16, true],
-  ])('moves writes off the main thread after a few slow writes, and still writes every byte (%i connections, loop saturated: %s)', async (connections, saturated) => {
+  it.each([64, 16])('moves writes off the main thread after a few slow writes, and still writes every byte (%i connections)', async (connections) => {
     const path = join(tempDir(), 'slow.part');
     const file = await open(path, 'w+');
     // Any write is slower than -1 ms: this one stands for a disk that throttles.
-    const slowDisk = new FileWriter(file.fd, connections, { slowWriteMs: -1, loopSaturated: () => saturated });
+    const slowDisk = new FileWriter(file.fd, connections, { slowWriteMs: -1 });
     const segment = newSegment({ start: 0, end: 4 * slowDisk.bufferBytes });
     const writer = new SegmentWriter(slowDisk, segment, () => {});
     const data = randomBytes(segment.end);
