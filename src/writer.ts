@@ -76,11 +76,6 @@ export class DiscardSink implements ChunkSink {
 /** Called once a write completes, with its error or the bytes it wrote. */
 type WriteDone = (err: Error | null, written: number) => void;
 
-export interface FileWriterOptions {
-  /** A main-thread write slower than this counts as slow (tests pass -1: every write). */
-  slowWriteMs?: number;
-}
-
 /**
  * Positioned writes into one file: on the main thread when the buffers are small (see
  * INLINE_WRITE_MAX_BYTES), else at most WRITES_IN_FLIGHT at a time on the thread pool.
@@ -90,27 +85,24 @@ export class FileWriter {
   private inFlight = 0;
   /** Bytes a segment gathers before it writes them. */
   readonly bufferBytes: number;
-  /** Writes go on the main thread: the buffers are small. */
-  private readonly inline: boolean;
-  private readonly slowWriteMs: number;
+  /** Writes go on the main thread: small buffers, on a disk that keeps up. */
+  private inline: boolean;
   private slowWrites = 0;
-  /** Main-thread writes were slow: the disk throttles writers, and they all go to the thread pool. */
-  private slowDisk = false;
 
-  constructor(private readonly fd: number, connections: number, options: FileWriterOptions = {}) {
+  /** `slowWriteMs`: a main-thread write slower than this counts as slow (tests pass -1: every write). */
+  constructor(private readonly fd: number, connections: number, private readonly slowWriteMs = SLOW_INLINE_WRITE_MS) {
     this.bufferBytes = bufferBytesFor(connections);
     this.inline = this.bufferBytes <= INLINE_WRITE_MAX_BYTES;
-    this.slowWriteMs = options.slowWriteMs ?? SLOW_INLINE_WRITE_MS;
   }
 
   /** Whether the next write goes on the main thread. */
   get onMainThread(): boolean {
-    return this.inline && !this.slowDisk;
+    return this.inline;
   }
 
   /** Writes `chunks`, one after another, from `position`; `done` is always called later, never from within. */
   write(chunks: Buffer[], position: number, done: WriteDone): void {
-    if (this.onMainThread) return this.writeInline(chunks, position, done);
+    if (this.inline) return this.writeInline(chunks, position, done);
     const run = () => writev(this.fd, chunks, position, (err, written) => {
       done(err, written);
       this.next();
@@ -131,7 +123,7 @@ export class FileWriter {
     } catch (err) {
       error = err as Error;
     }
-    if (performance.now() - startedAt > this.slowWriteMs && ++this.slowWrites >= SLOW_INLINE_WRITES) this.slowDisk = true;
+    if (performance.now() - startedAt > this.slowWriteMs && ++this.slowWrites >= SLOW_INLINE_WRITES) this.inline = false;
     queueMicrotask(() => done(error, written));
   }
 

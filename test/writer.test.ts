@@ -111,7 +111,7 @@ describe('SegmentWriter', () => {
     const path = join(tempDir(), 'slow.part');
     const file = await open(path, 'w+');
     // Any write is slower than -1 ms: this one stands for a disk that throttles.
-    const slowDisk = new FileWriter(file.fd, connections, { slowWriteMs: -1 });
+    const slowDisk = new FileWriter(file.fd, connections, -1);
     const segment = newSegment({ start: 0, end: 4 * slowDisk.bufferBytes });
     const writer = new SegmentWriter(slowDisk, segment, () => {});
     const data = randomBytes(segment.end);
