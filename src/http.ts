@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { toNetworkError } from './network-errors.js';
-import { recyclingReads } from './read-buffers.js';
+import { readBytesFor, recyclingReads } from './read-buffers.js';
 import { EnvHttpProxyAgent } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
@@ -35,7 +35,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatcher {
     connections: options.connections,
     pipelining: 1,
     allowH2: false,
-    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads() },
+    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads(readBytesFor(options.connections)) },
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,

@@ -27,3 +27,9 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
+
+/** `budget` shared among `parts` (at least one), rounded down to a multiple of `min`, within `min` and `max`. */
+export function shareOf(budget: number, parts: number, min: number, max: number): number {
+  const share = Math.floor(budget / Math.max(1, parts) / min) * min;
+  return Math.min(max, Math.max(min, share));
+}

@@ -2,6 +2,7 @@ import { writev, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 import { releaseReadBuffer } from './read-buffers.js';
 import type { Segment } from './scheduler.js';
+import { shareOf } from './size.js';
 
 /**
  * Bytes gathered per write, per connection: a budget shared by all of a download's connections,
@@ -11,7 +12,7 @@ import type { Segment } from './scheduler.js';
  * peak RSS 102 -> 84 MiB.
  */
 const BUFFER_BUDGET_BYTES = 2 * 2 ** 20;
-export const MAX_BUFFER_BYTES = 512 * 1024;
+export const MAX_BUFFER_BYTES = 256 * 1024;
 export const MIN_BUFFER_BYTES = 64 * 1024;
 /** Oldest age of buffered bytes, so a slow connection's data does not sit in memory. */
 export const FLUSH_AGE_MS = 50;
@@ -21,15 +22,12 @@ export const FLUSH_AGE_MS = 50;
  */
 const WRITES_IN_FLIGHT = 2;
 /**
- * Buffers this small are written on the main thread: handing a page-cache write of 64-128 KiB to
- * the thread pool costs more than the write. Measured on 2 cores at 64 connections (64 KiB):
- * unthrottled 2.6-3.7 -> 1.8-2.3 s and 3.6-5.3 -> 1.6-2.1 CPU s/GiB. At 16 connections (128 KiB),
- * 10 pairs: capped 3.61 -> 3.59 s and 2.71 -> 1.81 CPU s/GiB; 6 pairs: unthrottled 2.44 -> 2.20 s
- * and 2.64 -> 2.25. At 8 (256 KiB) unthrottled took 5% longer, even only while the event loop was
- * saturated; at 4 (512 KiB) 3% longer.
- */
-const INLINE_WRITE_MAX_BYTES = 128 * 1024;
-/**
+ * Writes go on the main thread: handing a page-cache write of at most 256 KiB to the thread pool
+ * costs more than the write. Measured on 2 cores, 1 GiB from nginx unthrottled, interleaved runs:
+ * 1 connection 1.94 -> 1.60 s and 2.28 -> 1.50 CPU s; 4 connections 1.94 -> 2.04 s (the same within
+ * the noise) and 2.22 -> 1.85 CPU s (both with 256 KiB reads); at 16 and 64 connections (128 and
+ * 64 KiB) a tenth to a third less time, and a sixth to a half less CPU.
+ *
  * Main-thread writes this slow, this many times, say the disk throttles writers (a USB stick, a
  * network share, the kernel's dirty-page limit): the file's later writes go to the thread pool, so
  * the event loop and every connection's timeouts do not wait on the disk. A page-cache write of
@@ -42,8 +40,7 @@ const MAX_CHUNKS_PER_WRITE = 1024;
 
 /** Bytes each of `connections` buffers before a write: the shared budget, in 64 KiB steps, within bounds. */
 export function bufferBytesFor(connections: number): number {
-  const share = Math.floor(BUFFER_BUDGET_BYTES / Math.max(1, connections) / MIN_BUFFER_BYTES) * MIN_BUFFER_BYTES;
-  return Math.min(MAX_BUFFER_BYTES, Math.max(MIN_BUFFER_BYTES, share));
+  return shareOf(BUFFER_BUDGET_BYTES, connections, MIN_BUFFER_BYTES, MAX_BUFFER_BYTES);
 }
 
 /** Where a fetcher's bytes go, in order. */
@@ -77,22 +74,21 @@ export class DiscardSink implements ChunkSink {
 type WriteDone = (err: Error | null, written: number) => void;
 
 /**
- * Positioned writes into one file: on the main thread when the buffers are small (see
- * INLINE_WRITE_MAX_BYTES), else at most WRITES_IN_FLIGHT at a time on the thread pool.
+ * Positioned writes into one file: on the main thread while the disk keeps up (see
+ * SLOW_INLINE_WRITE_MS), else at most WRITES_IN_FLIGHT at a time on the thread pool.
  */
 export class FileWriter {
   private readonly waiting: Array<() => void> = [];
   private inFlight = 0;
   /** Bytes a segment gathers before it writes them. */
   readonly bufferBytes: number;
-  /** Writes go on the main thread: small buffers, on a disk that keeps up. */
-  private inline: boolean;
+  /** Writes go on the main thread: the disk keeps up. */
+  private inline = true;
   private slowWrites = 0;
 
   /** `slowWriteMs`: a main-thread write slower than this counts as slow (tests pass -1: every write). */
   constructor(private readonly fd: number, connections: number, private readonly slowWriteMs = SLOW_INLINE_WRITE_MS) {
     this.bufferBytes = bufferBytesFor(connections);
-    this.inline = this.bufferBytes <= INLINE_WRITE_MAX_BYTES;
   }
 
   /** Whether the next write goes on the main thread. */

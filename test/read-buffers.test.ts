@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
+import { readBytesFor, recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
 
 /** One read of `bytes` through the pool's onread, as Node makes it; returns the buffer read into and what the stream got. */
 function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
@@ -14,6 +14,13 @@ function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
 }
 
 const nextBuffer = (pool: ReturnType<typeof recyclingReads>) => (pool.buffer as () => Buffer)();
+
+describe('readBytesFor', () => {
+  it('reads larger buffers on fewer connections: 1 MiB among them, from 64 to 256 KiB', () => {
+    expect([1, 4, 8, 16, 64].map((n) => readBytesFor(n) / 1024)).toEqual([256, 256, 128, 64, 64]);
+    expect(readBytesFor(undefined)).toBe(64 * 1024);
+  });
+});
 
 describe('recyclingReads', () => {
   it('hands a buffer out again only once every byte read into it is released', () => {
@@ -40,6 +47,15 @@ describe('recyclingReads', () => {
     expect(chunk.buffer).not.toBe(buffer.buffer);
     expect([...chunk]).toEqual(new Array(100).fill(7));
     expect(nextBuffer(pool).buffer).toBe(buffer.buffer);
+  });
+
+  it('reads into buffers of the size asked, and copies out reads under half of one', () => {
+    const pool = recyclingReads(256 * 1024);
+    expect(nextBuffer(pool).length).toBe(256 * 1024);
+    const half = read(pool, 128 * 1024);
+    expect(half.chunk.buffer).toBe(half.buffer.buffer);
+    const less = read(pool, 128 * 1024 - 1);
+    expect(less.chunk.buffer).not.toBe(less.buffer.buffer);
   });
 
   it('ignores chunks that are not its own', () => {

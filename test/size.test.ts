@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
-import { formatBytes, parseSize } from '../src/size.js';
+import { formatBytes, parseSize, shareOf } from '../src/size.js';
 
 describe('parseSize', () => {
   it.each([
@@ -24,5 +24,13 @@ describe('formatBytes', () => {
 
   it('rounds a fractional count of bytes (a slow rate)', () => {
     expect(formatBytes(81.037)).toBe('81 B');
+  });
+});
+
+describe('shareOf', () => {
+  it('shares a budget in steps of the minimum, within bounds', () => {
+    expect([1, 3, 4, 5, 16, 1000].map((parts) => shareOf(1024, parts, 64, 512))).toEqual([512, 320, 256, 192, 64, 64]);
+    expect(shareOf(1024, 0, 64, 512)).toBe(512);
+    expect(shareOf(1024, Infinity, 64, 512)).toBe(64);
   });
 });

@@ -8,8 +8,8 @@ import { useTempDir } from './support/temp-dir.js';
 
 describe('bufferBytesFor', () => {
   it('shares one budget among the connections, in 64 KiB steps, within bounds', () => {
-    expect([1, 4].map(bufferBytesFor)).toEqual([MAX_BUFFER_BYTES, MAX_BUFFER_BYTES]);
-    expect(bufferBytesFor(8)).toBe(256 * 1024);
+    expect([1, 4, 8].map(bufferBytesFor)).toEqual([MAX_BUFFER_BYTES, MAX_BUFFER_BYTES, MAX_BUFFER_BYTES]);
+    expect(MAX_BUFFER_BYTES).toBe(256 * 1024);
     expect(bufferBytesFor(12)).toBe(128 * 1024);
     expect(bufferBytesFor(16)).toBe(128 * 1024);
     expect(bufferBytesFor(32)).toBe(MIN_BUFFER_BYTES);
@@ -65,18 +65,19 @@ describe('SegmentWriter', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
-  // 64 connections (64 KiB buffers) and 16 (128 KiB) write on the main thread, 8 (256 KiB) on the thread pool.
+  // A slowWriteMs of -1 counts every write as slow: after three on the main thread, the rest go to the thread pool.
   it.each([
-    [8, false],
-    [16, true],
-    [64, true],
-  ])('writes chunks of any size and number, byte for byte (%i connections, on the main thread: %s)', async (connections, onMainThread) => {
+    [1, 60_000],
+    [16, 60_000],
+    [64, 60_000],
+    [8, -1],
+  ])('writes chunks of any size and number, byte for byte (%i connections, slow above %i ms)', async (connections, slowWriteMs) => {
     const path = join(tempDir(), 'copy.part');
     const file = await open(path, 'w+');
     const data = randomBytes(3 * MAX_BUFFER_BYTES + 12345);
     const segment = newSegment({ start: 0, end: data.length });
-    const files = new FileWriter(file.fd, connections);
-    expect(files.onMainThread).toBe(onMainThread);
+    const files = new FileWriter(file.fd, connections, slowWriteMs);
+    expect(files.onMainThread).toBe(true);
     const writer = new SegmentWriter(files, segment, () => {});
     let at = 0;
     for (; at < 3000; at++) writer.push(data.subarray(at, at + 1));
@@ -85,6 +86,7 @@ describe('SegmentWriter', () => {
     await file.close();
     expect((await readFile(path)).equals(data)).toBe(true);
     expect(segment.written).toBe(data.length);
+    expect(files.onMainThread).toBe(slowWriteMs >= 0);
   });
 
   it('writes a slow trickle within a fraction of a second', async () => {
@@ -124,6 +126,21 @@ describe('SegmentWriter', () => {
     expect(onMainThread).toEqual([true, true, true, false]);
     await file.close();
     expect((await readFile(path)).equals(data)).toBe(true);
+  });
+
+  it('reports a write error on the thread pool as on the main thread', async () => {
+    const path = join(tempDir(), 'ro.part');
+    await (await open(path, 'w+')).close();
+    const readOnly = await open(path, 'r');
+    const files = new FileWriter(readOnly.fd, 1, -1);
+    const results: Array<[boolean, string | undefined]> = [];
+    for (let i = 0; i < 4; i++) {
+      const onMainThread = files.onMainThread;
+      const error = await new Promise<Error | null>((resolve) => files.write([Buffer.from('x')], 0, resolve));
+      results.push([onMainThread, (error as NodeJS.ErrnoException | null)?.code]);
+    }
+    await readOnly.close();
+    expect(results).toEqual([[true, 'EBADF'], [true, 'EBADF'], [true, 'EBADF'], [false, 'EBADF']]);
   });
 
   it.each([1, 64])('wakes a connection paused for a write that failed, with the error, and refuses more bytes (%i connections)', async (connections) => {
