@@ -69,8 +69,20 @@ function downloadOptions<T>(y: Argv<T>) {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'on a terminal, one row per connection (range, speed, retries)' });
 }
 
+/** Options that may be given more than once and collect every value; the URLs are positional. */
+const REPEATABLE = new Set(['_', 'urls', 'header', 'H', 'mirror']);
+
+/**
+ * Any other option given more than once takes its last value, as with curl and wget: a default set in
+ * an alias or a script (`alias rg='rangeget -n 16'`) can then be overridden on the command line.
+ */
+function lastValues(args: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(args)) if (Array.isArray(value) && !REPEATABLE.has(name)) args[name] = value.at(-1);
+}
+
 function parser(argv: string[]) {
   return yargs(argv)
+    .middleware(lastValues, true)
     .scriptName('rangeget')
     .usage('Usage: $0 [options] <url>...\n\nFast, resumable, multi-connection HTTP downloads.')
     .command('$0 [urls..]', false, downloadOptions)

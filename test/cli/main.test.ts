@@ -91,6 +91,18 @@ describe('rangeget CLI', () => {
     expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data));
   });
 
+  it('takes the last value of an option given twice, and every -H', async () => {
+    const before = server.requests.length;
+    const args = ['--json', '-n', '2', '-n', '3', '-o', 'first.bin', '-o', 'last.bin', '-H', 'Cookie: a=1', '-H', 'X-Trace: t'];
+    const { code, stdout } = await runCli([...args, server.url()], dir);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ type: 'start', connections: 3 });
+    expect(await readdir(dir)).toEqual(['last.bin']);
+    const sent = server.requests.slice(before);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((r) => r.cookie === 'a=1' && r.trace === 't')).toBe(true);
+  });
+
   it('takes defaults from RANGEGET_* variables and prints a completion script', async () => {
     const { stdout } = await runCli(['--json', '-o', 'e.bin', server.url()], dir, { env: { RANGEGET_CONNECTIONS: '3' } });
     expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ type: 'start', connections: 3 });
