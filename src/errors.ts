@@ -161,6 +161,7 @@ export function localIoError(cause: unknown, path: string): LocalIoError {
     : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied; save where you may write, with -d DIR or -o FILE'
     : err?.code === 'EROFS' ? 'read-only file system; save elsewhere, with -d DIR or -o FILE'
     : err?.code === 'ELOOP' ? 'a symbolic link, which rangeget does not write through; remove it'
+    : err?.code === 'ENAMETOOLONG' ? 'file name too long; choose a shorter one with -o (its part files add 14 bytes)'
     : err?.message ?? String(cause);
   return new LocalIoError(`${err?.path ?? path}: ${what}`, { cause });
 }

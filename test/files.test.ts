@@ -49,5 +49,6 @@ describe('local I/O errors', () => {
     expect(localIoError(fsError('EACCES'), '/x').message).toBe('/x/f.part: permission denied; save where you may write, with -d DIR or -o FILE');
     expect(localIoError(fsError('EROFS'), '/x').message).toBe('/x/f.part: read-only file system; save elsewhere, with -d DIR or -o FILE');
     expect(localIoError(fsError('ENOSPC'), '/x').message).toBe('/x/f.part: no space left on device');
+    expect(localIoError(fsError('ENAMETOOLONG'), '/x').message).toBe('/x/f.part: file name too long; choose a shorter one with -o (its part files add 14 bytes)');
   });
 });
