@@ -83,6 +83,8 @@ function lastValues(args: Record<string, unknown>): void {
 function parser(argv: string[]) {
   return yargs(argv)
     .middleware(lastValues, true)
+    // Flags of every command, known before the command's name too: `rangeget -q bench URL` must not take `bench` for -q's value.
+    .boolean(['quiet', 'q', 'insecure', 'json'])
     .scriptName('rangeget')
     .usage('Usage: $0 [options] <url>...\n\nFast, resumable, multi-connection HTTP downloads.')
     .command('$0 [urls..]', false, downloadOptions)

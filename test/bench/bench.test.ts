@@ -67,6 +67,12 @@ describe('rangeget bench output', () => {
     }
   });
 
+  it('takes the flags of every command before the command name too', async () => {
+    const { code, stdout, stderr } = await runCli(['-q', '--json', 'bench', server.url(), '-n', '1', '--bytes', '1M'], dir());
+    expect([code, stderr]).toEqual([0, '']);
+    expect((JSON.parse(stdout) as BenchReport).results).toHaveLength(1);
+  });
+
   it('prints CSV with a header row', async () => {
     const lines = (await bench('--csv')).trim().split('\n');
     expect(lines[0]).toBe(CSV_COLUMNS.join(','));
