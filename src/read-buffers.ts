@@ -24,12 +24,18 @@ const MAX_FREE_BYTES = 16 * 2 ** 20;
  * connections each carry more, and larger reads cost fewer system calls and chunks. Measured on
  * 2 cores, 1 GiB from nginx unthrottled: 4 connections (256 KiB) 1.96 -> 1.75 s and 2.31 -> 2.05
  * CPU s; 8 (128 KiB) with 256 KiB writes 2.27 -> 2.12 s and 2.72 -> 2.06 CPU s. They cost a little
- * with nginx capped on the same machine, as they let the sockets' receive buffers grow (see the
- * README): 8 connections took 6.92 s against 6.85 (5 pairs); hence 64 KiB from 16 connections on,
+ * with nginx capped on the same machine, as they let the sockets' receive buffers grow (see
+ * docs/performance.md): 8 connections took 6.92 s against 6.85 (5 pairs); hence 64 KiB from 16 connections on,
  * where 256 KiB reads took 3.60 s against 3.565 (8 pairs).
  */
 export function readBytesFor(connections = Infinity): number {
   return shareOf(READ_BUDGET_BYTES, connections, MIN_READ_BYTES, MAX_READ_BYTES);
+}
+
+/** One dispatcher's free buffers, and how many it keeps. */
+interface Pool {
+  free: ArrayBuffer[];
+  maxFree: number;
 }
 
 interface Use {
@@ -37,9 +43,8 @@ interface Use {
   read: number;
   /** Bytes of it written so far. */
   written: number;
-  /** The pool it goes back to, and how many that pool keeps. */
-  free: ArrayBuffer[];
-  maxFree: number;
+  /** The pool it goes back to. */
+  pool: Pool;
 }
 
 /** The buffers handed on to a socket's stream, until all their bytes are written. */
@@ -50,21 +55,20 @@ const inUse = new WeakMap<ArrayBuffer, Use>();
  * them to the socket's stream, as Node itself would. The pool goes with the dispatcher.
  */
 export function recyclingReads(readBytes = MIN_READ_BYTES): OnReadOpts {
-  const free: ArrayBuffer[] = [];
-  const maxFree = Math.floor(MAX_FREE_BYTES / readBytes);
+  const pool: Pool = { free: [], maxFree: Math.floor(MAX_FREE_BYTES / readBytes) };
   return {
     buffer: () => {
-      const reused = free.pop();
+      const reused = pool.free.pop();
       return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(readBytes);
     },
     callback(this: Socket, bytes: number, buffer: Uint8Array): boolean {
       const memory = buffer.buffer as ArrayBuffer;
       // A mostly empty buffer must not wait in memory: the bytes are copied out, the buffer read into again.
       if (bytes < readBytes / 2) {
-        free.push(memory);
+        pool.free.push(memory);
         return this.push(Buffer.from(buffer.subarray(0, bytes)));
       }
-      inUse.set(memory, { read: bytes, written: 0, free, maxFree });
+      inUse.set(memory, { read: bytes, written: 0, pool });
       return this.push(Buffer.from(memory, 0, bytes));
     },
   };
@@ -78,5 +82,5 @@ export function releaseReadBuffer(chunk: Buffer): void {
   use.written += chunk.length;
   if (use.written < use.read) return;
   inUse.delete(memory);
-  if (use.written === use.read && use.free.length < use.maxFree) use.free.push(memory);
+  if (use.written === use.read && use.pool.free.length < use.pool.maxFree) use.pool.free.push(memory);
 }
