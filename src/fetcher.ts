@@ -145,7 +145,20 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
       writer.onDrain((failure) => (failure ? this.abort(failure) : this.release(controller, 'writer')));
     }
     const waitMs = this.job.limiter?.waitMs() ?? 0;
-    if (waitMs > 1 && this.hold(controller, 'rate')) setTimeout(() => this.release(controller, 'rate'), waitMs);
+    if (waitMs > 1 && this.hold(controller, 'rate')) this.releaseWhenRateAllows(controller, waitMs);
+  }
+
+  /**
+   * Resumes after `waitMs`, or waits again if the limit still says so: other connections may have
+   * read meanwhile. Woken together, they would each take a chunk at once (up to a read buffer each,
+   * 256 KiB on 4 connections), and a short download would beat its limit by a tenth or more.
+   */
+  private releaseWhenRateAllows(controller: Dispatcher.DispatchController, waitMs: number): void {
+    setTimeout(() => {
+      const more = this.job.limiter?.waitMs() ?? 0;
+      if (more > 1 && !this.settled) this.releaseWhenRateAllows(controller, more);
+      else this.release(controller, 'rate');
+    }, waitMs);
   }
 
   /** Pauses reading for `reason`; false if already paused for it. */
