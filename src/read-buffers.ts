@@ -1,5 +1,4 @@
 import type { OnReadOpts, Socket } from 'node:net';
-import { shareOf } from './size.js';
 
 /**
  * Socket read buffers, used again once every byte read into them is written. Node otherwise reads
@@ -13,23 +12,22 @@ import { shareOf } from './size.js';
  * end, a connection that fails, a copy made by a stream) keep that from happening, and the buffer
  * is left to the GC.
  */
-const READ_BUDGET_BYTES = 2 ** 20;
 const MIN_READ_BYTES = 64 * 1024;
-const MAX_READ_BYTES = 256 * 1024;
 /** Free buffers' bytes a pool keeps; more go to the GC. */
 const MAX_FREE_BYTES = 16 * 2 ** 20;
 
 /**
- * Bytes per socket read: 1 MiB shared among a download's connections, within bounds. Fewer
- * connections each carry more, and larger reads cost fewer system calls and chunks. Measured on
- * 2 cores, 1 GiB from nginx unthrottled: 4 connections (256 KiB) 1.96 -> 1.75 s and 2.31 -> 2.05
- * CPU s; 8 (128 KiB) with 256 KiB writes 2.27 -> 2.12 s and 2.72 -> 2.06 CPU s. They cost a little
- * with nginx capped on the same machine, as they let the sockets' receive buffers grow (see
- * docs/performance.md): 8 connections took 6.92 s against 6.85 (5 pairs); hence 64 KiB from 16 connections on,
- * where 256 KiB reads took 3.60 s against 3.565 (8 pairs).
+ * Bytes per socket read: larger with fewer connections, as each then carries more. Larger reads
+ * cost fewer system calls and chunks, but raise peak memory, and with nginx capped on the same
+ * machine they let the sockets' receive buffers grow (see docs/performance.md). Measured on 2
+ * cores, 1 GiB from nginx unthrottled, interleaved: 4 connections with 512 KiB against 256 KiB,
+ * 1.88-2.05 against 2.13-2.16 s and 1.80-1.97 against 1.98-2.08 CPU s (30 pairs; 1 MiB: 1.70 CPU
+ * s but 87 MiB peak RSS against 74); 8 with 256 KiB against 128 KiB, the same time for 16 MiB more
+ * RSS; 16 with 256 KiB against 64 KiB, 3.60 against 3.565 s capped.
  */
 export function readBytesFor(connections = Infinity): number {
-  return shareOf(READ_BUDGET_BYTES, connections, MIN_READ_BYTES, MAX_READ_BYTES);
+  if (connections <= 4) return 512 * 1024;
+  return connections <= 8 ? 128 * 1024 : MIN_READ_BYTES;
 }
 
 /** One dispatcher's free buffers, and how many it keeps. */

@@ -16,8 +16,8 @@ function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
 const nextBuffer = (pool: ReturnType<typeof recyclingReads>) => (pool.buffer as () => Buffer)();
 
 describe('readBytesFor', () => {
-  it('reads larger buffers on fewer connections: 1 MiB among them, from 64 to 256 KiB', () => {
-    expect([1, 4, 8, 16, 64].map((n) => readBytesFor(n) / 1024)).toEqual([256, 256, 128, 64, 64]);
+  it('reads larger buffers on fewer connections: 512 KiB up to 4, 128 KiB up to 8, else 64 KiB', () => {
+    expect([1, 4, 5, 8, 9, 16, 64].map((n) => readBytesFor(n) / 1024)).toEqual([512, 512, 128, 128, 64, 64, 64]);
     expect(readBytesFor(undefined)).toBe(64 * 1024);
   });
 });
