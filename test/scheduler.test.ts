@@ -176,7 +176,7 @@ describe('findCrawlers', () => {
 
   it('leaves alone a server that is slow for everyone, young requests, and nearly finished ones', () => {
     expect(findCrawlers([sample(100_000), sample(120_000), sample(90_000)])).toEqual([]);
-    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 200)])).toEqual([]);
+    expect(findCrawlers([sample(2 * MiB), sample(100_000, 10 * MiB, 100)])).toEqual([]);
     expect(findCrawlers([sample(2 * MiB), sample(100_000, 50_000)])).toEqual([]);
     expect(findCrawlers([sample(100_000)])).toEqual([]);
   });
