@@ -11,7 +11,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 export type Headers = Record<string, string>;
 
-/** How to reach servers: connection count, timeouts, TLS trust, proxy. */
+/** How to reach servers: connection count, timeouts, TLS trust, proxy, rate limit. */
 export interface ConnectionOptions {
   /** Connections per origin (the download's parallelism); unlimited when undefined. */
   connections?: number;
@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   ca?: string[];
   /** Proxy URL for every request; else HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment. */
   proxy?: string;
+  /** --limit-rate, bytes per second: it bounds the size of socket reads. */
+  limitRate?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatcher {
     connections: options.connections,
     pipelining: 1,
     allowH2: false,
-    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads(readBytesFor(options.connections)) },
+    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads(readBytesFor(options.connections, options.limitRate)) },
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,

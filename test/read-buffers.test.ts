@@ -20,6 +20,12 @@ describe('readBytesFor', () => {
     expect([1, 4, 5, 8, 9, 16, 64].map((n) => readBytesFor(n) / 1024)).toEqual([512, 512, 128, 128, 64, 64, 64]);
     expect(readBytesFor(undefined)).toBe(64 * 1024);
   });
+
+  it('reads at most a tenth of a second of a connection\'s share of a rate limit, and never under 64 KiB', () => {
+    expect(readBytesFor(4, 40 * 2 ** 20) / 1024).toBe(512);
+    expect(readBytesFor(4, 8 * 2 ** 20) / 1024).toBe(204);
+    expect(readBytesFor(4, 2 * 2 ** 20) / 1024).toBe(64);
+  });
 });
 
 describe('recyclingReads', () => {
