@@ -24,7 +24,7 @@ async function isAlive(pid: number): Promise<boolean> {
 async function isZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // "pid (name) state ...": the name may hold spaces and parentheses, the state follows the last ')'.
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
   return state === 'Z' || state === 'X';
 }
 

@@ -14,6 +14,8 @@ import type { OnReadOpts, Socket } from 'node:net';
  */
 const MIN_READ_BYTES = 64 * 1024;
 const PAGE_BYTES = 4096;
+/** Under --limit-rate, a read holds at most this long of a connection's share of the limit. */
+const LIMITED_READ_SECONDS = 0.1;
 /** Free buffers' bytes a pool keeps; more go to the GC. */
 const MAX_FREE_BYTES = 16 * 2 ** 20;
 
@@ -25,14 +27,14 @@ const MAX_FREE_BYTES = 16 * 2 ** 20;
  * 1.88-2.05 against 2.13-2.16 s and 1.80-1.97 against 1.98-2.08 CPU s (30 pairs; 1 MiB: 1.70 CPU
  * s but 87 MiB peak RSS against 74); 8 with 256 KiB against 128 KiB, the same time for 16 MiB more
  * RSS; 16 with 256 KiB against 64 KiB, 3.60 against 3.565 s capped.
- * Under --limit-rate a read is at most a tenth of a second of a connection's share of the limit:
- * the limiter waits after reads, so the last read of each connection goes unpaced, and 512 KiB
- * reads ran 8 MiB at 2 MiB/s at 0.98-1.06 x the limit (64 KiB: 0.94-1.008 x, 12 runs each).
+ * Under --limit-rate reads are smaller (LIMITED_READ_SECONDS): the limiter waits after reads, so
+ * each connection's last read goes unpaced, and 512 KiB reads ran 8 MiB at 2 MiB/s at 0.98-1.06 x
+ * the limit (64 KiB: 0.94-1.008 x, 12 runs each).
  */
 export function readBytesFor(connections = Infinity, limitRate?: number): number {
   const bySize = connections <= 4 ? 512 * 1024 : connections <= 8 ? 128 * 1024 : MIN_READ_BYTES;
   if (limitRate === undefined) return bySize;
-  const paced = Math.floor(limitRate / connections / 10 / PAGE_BYTES) * PAGE_BYTES;
+  const paced = Math.floor((LIMITED_READ_SECONDS * limitRate) / connections / PAGE_BYTES) * PAGE_BYTES;
   return Math.min(bySize, Math.max(MIN_READ_BYTES, paced));
 }
 
