@@ -48,7 +48,7 @@ export function ifRangeValue(plan: Validators): string | undefined {
 }
 
 /**
- * HEAD first; when HEAD is refused or does not say both the length and `Accept-Ranges: bytes`,
+ * HEAD first; when HEAD is refused or does not say both a length above 0 and `Accept-Ranges`,
  * a `GET` with `Range: bytes=0-0` settles it (its Content-Range carries the total). `signal`
  * stops a server that does not answer at once (AbortedError), not after the timeout.
  */
@@ -60,7 +60,9 @@ export async function makePlan(dispatcher: Dispatcher, url: string, headers: Hea
   const headSize = headOk ? contentLength(head.response.headers) : undefined;
   const acceptRanges = headOk ? headerValue(head.response.headers, 'accept-ranges')?.toLowerCase() : undefined;
 
-  if (headOk && headSize !== undefined && (acceptRanges === 'bytes' || acceptRanges === 'none' || headSize === 0)) {
+  // A HEAD that says 0 bytes is asked again with a GET: some servers say 0 to HEAD for any file,
+  // and an empty file taken on their word is a wrong file. For a truly empty one, one request more.
+  if (headOk && headSize !== undefined && headSize > 0 && (acceptRanges === 'bytes' || acceptRanges === 'none')) {
     return describe(url, head.url, head.response.headers, headSize, acceptRanges === 'bytes' && headSize > 0, notes);
   }
   if (!headOk) notes.push(`HEAD answered ${head.response.statusCode}; asked with a ranged GET instead`);

@@ -123,6 +123,16 @@ describe('lying or odd servers: never corrupt', () => {
     expect(seen.join('\n')).toMatch(/ranged responses say 2097155.*trusting/);
   });
 
+  it('asks with a ranged GET when HEAD says the file is empty, and trusts it', async () => {
+    const data = testData(2 * MiB + 3);
+    const s = await serve(data, { headLength: 0 });
+    const seen: string[] = [];
+    const result = await get(s.url(), { connections: 4, onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.connections).toBeGreaterThan(1);
+    expect(seen.join('\n')).toMatch(/HEAD said 0 bytes but a ranged GET says 2097155; trusting the GET/);
+  });
+
   it('decodes a compressed body instead of writing gzip as the file', async () => {
     const data = Buffer.concat([testData(256 * KiB), Buffer.alloc(MiB, 'a')]);
     const s = await serve(data, { gzip: true });
