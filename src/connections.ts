@@ -61,7 +61,7 @@ export class Connections {
   constructor(private readonly context: ConnectionContext) {
     const { agent, settings, signal, emit } = context;
     this.limiter = settings.limitRate === undefined ? undefined : new Pacer(settings.limitRate, LIMIT_BURST_SECONDS);
-    this.watch = new PaceWatch(settings.connections);
+    this.watch = new PaceWatch(settings.connections, settings.limitRate === undefined);
     this.reresolver = new Reresolver(agent, settings.headers, signal, settings.retries, (message) => emit({ type: 'notice', message }));
   }
 

@@ -30,8 +30,12 @@ export class PaceWatch {
   private readonly crawlRestarts = new Map<Segment, number>();
   readonly paces: Paces = { of: (segment) => this.attempts.get(segment)?.pace, typical: undefined };
 
-  /** `connections`: how many the download runs, to tell when enough run for a typical pace. */
-  constructor(private readonly connections: number) {}
+  /**
+   * `connections`: how many the download runs, to tell when enough run for a typical pace.
+   * `cutsCrawlers`: false under --limit-rate, which sets the connections' paces itself: one it holds
+   * back while others read is not crawling.
+   */
+  constructor(private readonly connections: number, private readonly cutsCrawlers = true) {}
 
   /** A request for `segment` goes out now. */
   start(segment: Segment): Attempt {
@@ -67,7 +71,10 @@ export class PaceWatch {
       if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
     }
     this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
+    if (!this.cutsCrawlers) return;
     for (const crawler of findCrawlers(samples, this.paces.typical)) {
+      // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
+      if ((this.crawlRestarts.get(crawler) ?? 0) >= MAX_CRAWL_RESTARTS) continue;
       const attempt = this.attempts.get(crawler)!;
       attempt.controller.abort(new CrawlingError(attempt.pace!));
     }

@@ -1,6 +1,28 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { PaceWatch } from '../src/pace-watch.js';
-import { newSegment } from '../src/scheduler.js';
+import { newSegment, type Segment } from '../src/scheduler.js';
+
+const MiB = 2 ** 20;
+
+/**
+ * Four requests flow for 0.2 s, three of them at 100 MiB/s and the last at 5 KB/s; `before` runs
+ * first. Whether the watch cuts the last one.
+ */
+async function cutsTheSlowOne(watch: PaceWatch, before: (slow: Segment) => void = () => {}): Promise<boolean> {
+  const segments = [0, 1, 2, 3].map((i) => newSegment({ start: i * 100 * MiB, end: (i + 1) * 100 * MiB }));
+  const attempts = segments.map((segment) => {
+    const attempt = watch.start(segment);
+    watch.flowing(segment, attempt);
+    return attempt;
+  });
+  before(segments[3]!);
+  await sleep(200);
+  for (const segment of segments.slice(0, 3)) segment.received = 20 * MiB;
+  segments[3]!.received = 1000;
+  watch.check();
+  return attempts[3]!.controller.signal.aborted;
+}
 
 describe('PaceWatch', () => {
   it('allows a range three crawl restarts, then leaves it to its pace', () => {
@@ -8,6 +30,16 @@ describe('PaceWatch', () => {
     const segment = newSegment({ start: 0, end: 1000 });
     expect([1, 2, 3, 4].map(() => watch.countRestart(segment))).toEqual([1, 2, 3, undefined]);
     expect(watch.countRestart(newSegment({ start: 1000, end: 2000 }))).toBe(1);
+  });
+
+  it('cuts a request that crawls far behind the others, unless its range is out of restarts', async () => {
+    expect(await cutsTheSlowOne(new PaceWatch(4))).toBe(true);
+    const watch = new PaceWatch(4);
+    expect(await cutsTheSlowOne(watch, (slow) => [1, 2, 3].forEach(() => watch.countRestart(slow)))).toBe(false);
+  });
+
+  it('cuts none under a rate limit, which sets the paces itself', async () => {
+    expect(await cutsTheSlowOne(new PaceWatch(4, false))).toBe(false);
   });
 
   it('knows no pace for a request before its body has flowed a while, and none once it ended', () => {
