@@ -74,7 +74,7 @@ export class PaceWatch {
     if (!this.cutsCrawlers) return;
     for (const crawler of findCrawlers(samples, this.paces.typical)) {
       // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
-      if ((this.crawlRestarts.get(crawler) ?? 0) >= MAX_CRAWL_RESTARTS) continue;
+      if (this.outOfRestarts(crawler)) continue;
       const attempt = this.attempts.get(crawler)!;
       attempt.controller.abort(new CrawlingError(attempt.pace!));
     }
@@ -82,9 +82,13 @@ export class PaceWatch {
 
   /** Counts a crawl restart of `segment`: its number, or undefined once the range has had too many. */
   countRestart(segment: Segment): number | undefined {
+    if (this.outOfRestarts(segment)) return undefined;
     const restarts = (this.crawlRestarts.get(segment) ?? 0) + 1;
-    if (restarts > MAX_CRAWL_RESTARTS) return undefined;
     this.crawlRestarts.set(segment, restarts);
     return restarts;
+  }
+
+  private outOfRestarts(segment: Segment): boolean {
+    return (this.crawlRestarts.get(segment) ?? 0) >= MAX_CRAWL_RESTARTS;
   }
 }

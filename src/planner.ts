@@ -63,7 +63,7 @@ export async function makePlan(dispatcher: Dispatcher, url: string, headers: Hea
   // A HEAD that says 0 bytes is asked again with a GET: some servers say 0 to HEAD for any file,
   // and an empty file taken on their word is a wrong file. For a truly empty one, one request more.
   if (headOk && headSize !== undefined && headSize > 0 && (acceptRanges === 'bytes' || acceptRanges === 'none')) {
-    return describe(url, head.url, head.response.headers, headSize, acceptRanges === 'bytes' && headSize > 0, notes);
+    return describe(url, head.url, head.response.headers, headSize, acceptRanges === 'bytes', notes);
   }
   if (!headOk) notes.push(`HEAD answered ${head.response.statusCode}; asked with a ranged GET instead`);
   return probe(dispatcher, url, headers, headSize, notes, signal);
