@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
+import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
 import { readBytesFor, recyclingReads } from './read-buffers.js';
 import { EnvHttpProxyAgent } from './undici.js';
@@ -28,8 +29,8 @@ export interface ConnectionOptions {
 /**
  * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
  * would share one congestion window), one request per connection at a time, our own timeouts
- * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, and socket
- * reads into recycled buffers (read-buffers.ts).
+ * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, socket
+ * reads into recycled buffers (read-buffers.ts), and each host resolved once (lookup.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatcher {
   const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
@@ -37,7 +38,12 @@ export function createDispatcher(options: ConnectionOptions): Dispatcher {
     connections: options.connections,
     pipelining: 1,
     allowH2: false,
-    connect: { timeout: options.timeoutMs, ...tls, onread: recyclingReads(readBytesFor(options.connections, options.limitRate)) },
+    connect: {
+      timeout: options.timeoutMs,
+      ...tls,
+      onread: recyclingReads(readBytesFor(options.connections, options.limitRate)),
+      lookup: sharedLookup(),
+    },
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,

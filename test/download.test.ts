@@ -28,6 +28,13 @@ describe('download', () => {
     await expectFiles('out.bin');
   });
 
+  it('reaches a named host, resolved once for all connections (lookup.ts)', async () => {
+    const data = testData(2 * MiB + 7);
+    const s = await serve(data);
+    await get(s.url().replace('127.0.0.1', 'localhost'), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+  });
+
   it('spreads the first requests of a large download over START_SPREAD_MS, and of a small one not', async () => {
     const data = testData(2 * SPREAD_MIN_BYTES);
     const s = await serve(data, { bytesPerSecond: 4 * SPREAD_MIN_BYTES });
