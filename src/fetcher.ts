@@ -1,7 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import {
   AbortedError, HttpError, NetworkError, ProtocolError, RangegetError, RangeIgnoredError, RemoteChangedError, SizeMismatchError,
 } from './errors.js';
@@ -39,8 +38,13 @@ export interface FetchJob {
 /** Slower than this over a whole timeout window, a connection counts as stalled (a trickle never trips undici's idle timeout). */
 export const STALL_BYTES_PER_SECOND = 1024;
 
+/** zlib loads only for a server that compresses despite `identity`; loaded up front, it cost every start 3 ms. */
+const zlib = () => process.getBuiltinModule('node:zlib');
 const DECODERS: Record<string, () => Transform> = {
-  gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress,
+  gzip: () => zlib().createGunzip(),
+  'x-gzip': () => zlib().createGunzip(),
+  deflate: () => zlib().createInflate(),
+  br: () => zlib().createBrotliDecompress(),
 };
 
 /** Sent to undici to cut a response we no longer need (our range end moved before it). */

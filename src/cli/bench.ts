@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -83,7 +82,7 @@ export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Pro
 }
 
 async function startBuiltIn(quiet: boolean): Promise<LocalServer> {
-  const data = randomBytes(BUILT_IN.size);
+  const data = process.getBuiltinModule('node:crypto').randomBytes(BUILT_IN.size);
   const total = new Pacer(BUILT_IN.total, 0.01);
   if (!quiet) {
     process.stderr.write(`bench: no URL given, measuring the built-in local server (${formatBytes(BUILT_IN.perConnection)}/s per connection, ${formatBytes(BUILT_IN.total)}/s in all)\n`);
