@@ -11,7 +11,8 @@ type Answer = Parameters<Parameters<LookupFunction>[2]>;
  * connections, instead of once per connection: 16 connections made 16 queries at once, and each
  * extra query is another chance to lose a UDP packet and wait out the resolver's 5 s timeout (here
  * 4 of 8 sets of 16 concurrent lookups waited 5 s, no single one did). Every connection then also
- * reaches the same address, as with aria2 and axel. A failed lookup is not kept.
+ * reaches the same address (one server of a round-robin name: one version of the file, one set of
+ * validators). A failed lookup is not kept.
  */
 export function sharedLookup(resolve: LookupFunction = systemLookup as LookupFunction, reuseMs = REUSE_MS, now = Date.now): LookupFunction {
   const answers = new Map<string, { at: number; answer: Promise<Answer> }>();
