@@ -194,7 +194,11 @@ export async function main(argv: string[]): Promise<number> {
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
     if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
     const entries: InputEntry[] = [...urls.map((url) => ({ url })), ...(args.inputFile ? await readInputFile(args.inputFile) : [])];
-    if (entries.length === 0) throw new UsageError('missing URL (see rangeget --help)');
+    if (entries.length === 0) {
+      if (args.inputFile === undefined) throw new UsageError('missing URL (see rangeget --help)');
+      const list = args.inputFile === '-' ? 'standard input' : args.inputFile;
+      throw new UsageError(`${list} lists no URL (one per line; # starts a comment)`);
+    }
     if (args.output === '-') {
       throw new UsageError("-o - would name a file '-': rangeget saves to files, not to standard output (it writes ranges at their offsets, and resumes); for a file named -, use -o ./-");
     }

@@ -297,6 +297,12 @@ describe('rangeget CLI', () => {
     expect(await readdir(dir)).toEqual(['in.bin']);
   });
 
+  it('says when an input list holds no URL, naming it', async () => {
+    const { code, stderr } = await runCli(['-i', '-'], dir, { input: '# nothing yet\n\n' });
+    expect(code).toBe(2);
+    expect(stderr).toBe('rangeget: standard input lists no URL (one per line; # starts a comment)\n');
+  });
+
   it('refuses a second process on the same output, and takes over from a dead one', async () => {
     server.behaviour = { bytesPerSecond: 256 * 1024 };
     const args = ['-o', 'f', '-n', '2', server.url()];
