@@ -38,6 +38,17 @@ describe('PaceWatch', () => {
     expect(await cutsTheSlowOne(watch, (slow) => [1, 2, 3].forEach(() => watch.countRestart(slow)))).toBe(false);
   });
 
+  it('stops cutting once a second re-requested range crawls again: the slowness is not the connections\'', async () => {
+    const watch = new PaceWatch(4);
+    // A restart that did not help: cut once more, as a slow server connection may come again.
+    expect(await cutsTheSlowOne(watch, (slow) => watch.countRestart(slow))).toBe(true);
+    expect(await cutsTheSlowOne(watch, (slow) => watch.countRestart(slow))).toBe(false);
+    expect(await cutsTheSlowOne(watch)).toBe(false);
+    const fresh = new PaceWatch(4);
+    expect(await cutsTheSlowOne(fresh)).toBe(true);
+    expect(await cutsTheSlowOne(fresh)).toBe(true);
+  });
+
   it('cuts none under a rate limit, which sets the paces itself', async () => {
     expect(await cutsTheSlowOne(new PaceWatch(4, false))).toBe(false);
   });
