@@ -25,7 +25,9 @@ export function sharedLookup(resolve: LookupFunction = systemLookup as LookupFun
       });
       const fresh = { at: now(), answer };
       answers.set(key, fresh);
-      answer.catch(() => answers.get(key) === fresh && answers.delete(key));
+      answer.catch(() => {
+        if (answers.get(key) === fresh) answers.delete(key);
+      });
       entry = fresh;
     }
     entry.answer.then(

@@ -42,7 +42,7 @@ export class PaceWatch {
   /**
    * `connections`: how many the download runs, to tell when enough run for a typical pace.
    * `cutsCrawlers`: false under --limit-rate, which sets the connections' paces itself: one it holds
-   * back while others read is not crawling.
+   * back while others read is not crawling. It turns false, too, once cuts prove futile.
    */
   constructor(private readonly connections: number, private cutsCrawlers = true) {}
 
