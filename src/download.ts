@@ -105,13 +105,14 @@ class DownloadRun {
 
   private async runLocked(initialPlan: Plan, paths: Paths): Promise<DownloadResult> {
     let plan = initialPlan;
-    let manifest = await this.previousManifest(paths);
-    if (manifest && isComplete(manifest) && (await fileSize(paths.output)) === manifest.size && (await fileSize(paths.part)) === undefined) {
+    const [previous, outputSize] = await Promise.all([this.previousManifest(paths), fileSize(paths.output)]);
+    let manifest = previous;
+    if (manifest && isComplete(manifest) && outputSize === manifest.size && (await fileSize(paths.part)) === undefined) {
       await removeManifest(paths.manifest);
       this.emit({ type: 'notice', message: 'an earlier run had finished; removed its manifest' });
       return this.finish(paths.output, manifest.size, manifest.size);
     }
-    if (!this.settings.overwrite && (await fileSize(paths.output)) !== undefined) throw new OutputExistsError(paths.output);
+    if (!this.settings.overwrite && outputSize !== undefined) throw new OutputExistsError(paths.output);
     for (let freshStarts = 0; ; freshStarts++) {
       try {
         return await this.transfer(plan, paths, manifest);
@@ -209,7 +210,7 @@ class DownloadRun {
     const partSize = await fileSize(paths.part);
     const reason = manifest && whyNotResumable(manifest, remote, partSize);
     if (reason) this.emit({ type: 'notice', message: `${reason}; discarding partial data and starting over` });
-    const resumed = manifest && !reason ? resumeSegments(manifest, await currentBootId()) : undefined;
+    const resumed = manifest && !reason ? resumeSegments(manifest, currentBootId()) : undefined;
     // A resume checks the file by what its manifest knew: without an ETag there, none now either.
     const plan = resumed ? { ...remote, etag: manifest!.etag } : remote;
     const segments = resumed ?? this.freshSegments(plan);
@@ -257,7 +258,7 @@ class DownloadRun {
     const header = { url: plan.url, finalUrl: plan.finalUrl, size: plan.size!, etag: plan.etag, lastModified: plan.lastModified };
     const stopper = new Stopper();
     const manifestFailed = (err: unknown) => stopper.fail(localIoError(err, paths.manifest));
-    const checkpointer = new Checkpointer(paths.manifest, header, await currentBootId(), () => scheduler.segments, fd, manifestFailed);
+    const checkpointer = new Checkpointer(paths.manifest, header, currentBootId(), () => scheduler.segments, fd, manifestFailed);
     // The first manifest is written while the first requests go out: until it exists, a crash
     // leaves a part file without one, which the next run simply starts over.
     void checkpointer.checkpoint().catch(() => {});

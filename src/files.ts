@@ -53,9 +53,13 @@ function specialKind(info: Stats): string {
 export async function openPart(path: string, size: number | undefined, resume: boolean): Promise<FileHandle> {
   try {
     if (resume) return await open(path, constants.O_RDWR | NO_FOLLOW);
-    await rm(path, { force: true });
-    // Exclusive: anything put there since the rm is an error, not a file to write through.
-    const handle = await open(path, 'wx');
+    // Exclusive: whatever is there (an old part file, a link) is removed first, and anything put
+    // there since is an error, not a file to write through.
+    const handle = await open(path, 'wx').catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      await rm(path, { force: true });
+      return open(path, 'wx');
+    });
     if (size) await handle.truncate(size);
     return handle;
   } catch (err) {
