@@ -40,9 +40,10 @@ export const STALL_BYTES_PER_SECOND = 1024;
 
 /** zlib loads only for a server that compresses despite `identity`; loaded up front, it cost every start 1.5 ms. */
 const zlib = () => process.getBuiltinModule('node:zlib');
+const gunzip = () => zlib().createGunzip();
 const DECODERS: Record<string, () => Transform> = {
-  gzip: () => zlib().createGunzip(),
-  'x-gzip': () => zlib().createGunzip(),
+  gzip: gunzip,
+  'x-gzip': gunzip,
   deflate: () => zlib().createInflate(),
   br: () => zlib().createBrotliDecompress(),
 };

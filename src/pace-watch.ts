@@ -6,7 +6,11 @@ import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces,
 export const PACE_CHECK_MS = 100;
 /** A pace is the speed over about this long, so one late packet does not make a crawler. */
 const PACE_WINDOW_MS = 500;
-/** Crawl restarts one range may have before it is left to its pace (or its retries). */
+/**
+ * Crawl restarts one range may have before it is left to its pace (or its retries). With
+ * MAX_FUTILE_RESTARTS at 2 no range gets past 2; this stays as the guard that a cut never reaches
+ * a range out of restarts, whose CrawlingError would fail the download.
+ */
 const MAX_CRAWL_RESTARTS = 3;
 /**
  * Re-requested ranges found crawling again before the watch stops cutting crawlers for the rest of
