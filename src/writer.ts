@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { releaseReadBuffer } from './read-buffers.js';
 import type { Segment } from './scheduler.js';
 import { shareOf } from './size.js';
+import { splitIntoPieces } from './write-pieces.js';
 
 /**
  * Bytes gathered per write, per connection: a budget shared by all of a download's connections,
@@ -37,6 +38,18 @@ const SLOW_INLINE_WRITE_MS = 20;
 const SLOW_INLINE_WRITES = 3;
 /** Chunks per writev, below any system's IOV_MAX (a trickle of tiny chunks must not exceed it). */
 const MAX_CHUNKS_PER_WRITE = 1024;
+
+/** Writes `chunks` from `position` one piece at a time (see PIECE_BYTES), up to a short write; returns the bytes written. */
+function writeInPiecesSync(fd: number, chunks: readonly Buffer[], position: number): number {
+  let written = 0;
+  for (const piece of splitIntoPieces(chunks, position)) {
+    const length = piece.reduce((sum, part) => sum + part.length, 0);
+    const done = writevSync(fd, piece, position + written);
+    written += done;
+    if (done < length) break;
+  }
+  return written;
+}
 
 /** Bytes each of `connections` buffers before a write: the shared budget, in 64 KiB steps, within bounds. */
 export function bufferBytesFor(connections: number): number {
@@ -75,7 +88,8 @@ type WriteDone = (err: Error | null, written: number) => void;
 
 /**
  * Positioned writes into one file: on the main thread while the disk keeps up (see
- * SLOW_INLINE_WRITE_MS), else at most WRITES_IN_FLIGHT at a time on the thread pool.
+ * SLOW_INLINE_WRITE_MS), in pieces (see PIECE_BYTES); else at most WRITES_IN_FLIGHT at a time on
+ * the thread pool, one writev each (a disk that slow costs more than cold pages do).
  */
 export class FileWriter {
   private readonly waiting: Array<() => void> = [];
@@ -115,7 +129,7 @@ export class FileWriter {
     let error: Error | null = null;
     const startedAt = performance.now();
     try {
-      written = writevSync(this.fd, chunks, position);
+      written = writeInPiecesSync(this.fd, chunks, position);
     } catch (err) {
       error = err as Error;
     }

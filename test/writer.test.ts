@@ -3,6 +3,7 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newSegment } from '../src/scheduler.js';
+import { PIECE_BYTES } from '../src/write-pieces.js';
 import { MAX_BUFFER_BYTES, MIN_BUFFER_BYTES, SegmentWriter, FileWriter, bufferBytesFor } from '../src/writer.js';
 import { useTempDir } from './support/temp-dir.js';
 
@@ -87,6 +88,20 @@ describe('SegmentWriter', () => {
     expect((await readFile(path)).equals(data)).toBe(true);
     expect(segment.written).toBe(data.length);
     expect(files.onMainThread).toBe(slowWriteMs >= 0);
+  });
+
+  it('writes a segment that starts mid-window, chunks spanning windows, byte for byte', async () => {
+    const path = join(tempDir(), 'offset.part');
+    const file = await open(path, 'w+');
+    const data = randomBytes(5 * PIECE_BYTES + 777);
+    const segment = newSegment({ start: PIECE_BYTES - 1000, end: PIECE_BYTES - 1000 + data.length });
+    const writer = new SegmentWriter(new FileWriter(file.fd, 1), segment, () => {});
+    for (let at = 0, size = 999; at < data.length; at += size, size = 1 + ((size * 13) % 70_000)) writer.push(data.subarray(at, at + size));
+    await writer.flush();
+    await file.close();
+    const written = await readFile(path);
+    expect(written.subarray(segment.start).equals(data)).toBe(true);
+    expect(written.subarray(0, segment.start).every((byte) => byte === 0)).toBe(true);
   });
 
   it('writes a slow trickle within a fraction of a second', async () => {
