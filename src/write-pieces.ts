@@ -3,13 +3,13 @@
  *
  * Linux sizes a buffered write's page-cache folios by the write: one write of 256 KiB gets folios
  * of up to 64 pages, taken from the buddy allocator; writes of 32 KiB or less get folios of at most
- * 8 pages, which come from per-CPU lists of recently freed pages. On these machines (a VM whose
- * host takes back memory the guest leaves free) the large folios' memory is cold: copying 1 GiB into
- * the page cache took 1.6-3.0 s of system time with 64-256 KiB writes after a few idle seconds,
- * 0.3-0.5 s with 16 KiB writes. On a host without that cost, pieces cost ~0.1 s per GiB in
- * system calls. Measured with rangeget, 1 GiB from nginx, interleaved runs: unthrottled at 4
- * connections 3.22 -> 2.29 s and 3.30 -> 2.35 CPU s; capped at 16, 3.98 -> 3.76 s. Aligned pieces
- * of 64 KiB were as slow as 256 KiB writes.
+ * 8 pages, mostly from per-CPU lists of recently freed pages. On these machines (a VM whose host
+ * takes back memory the guest leaves free) the large folios' memory is cold: copying 1 GiB into the
+ * page cache took 1.6-3.0 s of system time with 64-256 KiB writes after a few idle seconds, 0.3-0.5
+ * s with 16 KiB writes. Where memory is warm, pieces cost 0.1-0.2 CPU s per GiB in system calls.
+ * Measured with rangeget, 1 GiB from nginx, interleaved runs: unthrottled at 4 connections 3.22 ->
+ * 2.29 s and 3.30 -> 2.35 CPU s; capped at 16, 3.98 -> 3.76 s. Aligned pieces of 64 KiB were as
+ * slow as 256 KiB writes; of 16 and 8 KiB, slower than 32 (more system calls).
  */
 export const PIECE_BYTES = 32 * 1024;
 
