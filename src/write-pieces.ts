@@ -7,9 +7,10 @@
  * takes back memory the guest leaves free) the large folios' memory is cold: copying 1 GiB into the
  * page cache took 1.6-3.0 s of system time with 64-256 KiB writes after a few idle seconds, 0.3-0.5
  * s with 16 KiB writes. Where memory is warm, pieces cost 0.1-0.2 CPU s per GiB in system calls.
- * Measured with rangeget, 1 GiB from nginx, interleaved runs: unthrottled at 4 connections 3.22 ->
- * 2.29 s and 3.30 -> 2.35 CPU s; capped at 16, 3.98 -> 3.76 s. Aligned pieces of 64 KiB were as
- * slow as 256 KiB writes; of 16 and 8 KiB, slower than 32 (more system calls).
+ * Measured with rangeget, 1 GiB from nginx, interleaved runs: unthrottled at 4 connections 3.32 ->
+ * 2.14 s and 3.16 -> 1.98 CPU s; capped at 16, 4.47 -> 3.77 s (as in the README; more in
+ * docs/performance.md). Aligned pieces of 64 KiB were as slow as 256 KiB writes; of 16 and 8 KiB,
+ * slower than 32 (more system calls).
  */
 export const PIECE_BYTES = 32 * 1024;
 
