@@ -28,7 +28,9 @@ export interface Attempt {
   sentAt: number;
   /** From its response headers on, its pace (not while it waits for a reply). */
   flowing?: { since: number; meter: SpeedMeter };
-  /** Bytes per second at the last check, once past slow start: who to steal from, and how much. */
+  /** Bytes per second at the last check: how long it has left, and what a steal from it gains. */
+  rate?: number;
+  /** The same, once past slow start: whether it crawls. */
   pace?: number;
 }
 
@@ -41,7 +43,11 @@ export class PaceWatch {
   private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
   private futileRestarts = 0;
-  readonly paces: Paces = { of: (segment) => this.attempts.get(segment)?.pace, typical: undefined };
+  readonly paces: Paces = {
+    of: (segment) => this.attempts.get(segment)?.pace,
+    rateOf: (segment) => this.attempts.get(segment)?.rate,
+    typical: undefined,
+  };
 
   /**
    * `connections`: how many the download runs, to tell when enough run for a typical pace.
@@ -81,6 +87,7 @@ export class PaceWatch {
       if (ageMs < PACE_CHECK_MS) continue;
       const sample = { segment, bytesPerSecond, ageMs, firstByteMs: flowing.since - sentAt };
       samples.push(sample);
+      attempt.rate = bytesPerSecond;
       if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
     }
     this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);

@@ -123,15 +123,17 @@ export class Scheduler {
     let victim: Segment | undefined;
     let longest = 0;
     for (const s of this.segments) {
-      const seconds = unreceived(s) / (paces.of(s) ?? paces.typical ?? 1);
+      const seconds = unreceived(s) / (paces.rateOf(s) ?? paces.typical ?? 1);
       if (s.active && seconds > longest) [victim, longest] = [s, seconds];
     }
     if (!victim) return undefined;
+    const left = unreceived(victim);
     const pace = paces.of(victim);
+    const rate = paces.rateOf(victim);
     // A crawler's tail is worth a request of any size: it would hold up the whole download.
-    const crawling = pace !== undefined && paces.typical !== undefined && crawls(pace, paces.typical, unreceived(victim));
-    if (pace !== undefined && !crawling && longest < MIN_STEAL_SECONDS) return undefined;
-    return this.split(victim, stealShare(pace, paces.typical), crawling ? 1 : this.minSegmentSize);
+    const crawling = pace !== undefined && paces.typical !== undefined && crawls(pace, paces.typical, left);
+    if (rate !== undefined && !crawling && left / rate < MIN_STEAL_SECONDS) return undefined;
+    return this.split(victim, stealShare(rate, paces.typical), crawling ? 1 : this.minSegmentSize);
   }
 
   /**
@@ -150,13 +152,17 @@ export class Scheduler {
   }
 }
 
-/** What the connections have measured: each running request's pace, and the pace a fresh request can expect (bytes/s). */
+/** What the connections have measured, in bytes per second. */
 export interface Paces {
+  /** A running request's pace once past TCP slow start: whether it crawls. */
   of(segment: Segment): number | undefined;
+  /** Its latest pace, slow start or not (then a floor): how long it has left, and what a steal would gain. */
+  rateOf(segment: Segment): number | undefined;
+  /** The pace a fresh request can expect. */
   typical: number | undefined;
 }
 
-const UNMEASURED: Paces = { of: () => undefined, typical: undefined };
+const UNMEASURED: Paces = { of: () => undefined, rateOf: () => undefined, typical: undefined };
 
 /**
  * The part of a running segment's unreceived bytes a fresh request takes, so that both finish at

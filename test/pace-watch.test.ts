@@ -65,4 +65,18 @@ describe('PaceWatch', () => {
     watch.end(segment);
     expect(watch.paces.of(segment)).toBeUndefined();
   });
+
+  it('knows a request\'s rate before slow start ends, and its pace after', async () => {
+    const watch = new PaceWatch(4);
+    const segment = newSegment({ start: 0, end: 100 * MiB });
+    const attempt = watch.start(segment);
+    await sleep(30);
+    watch.flowing(segment, attempt);
+    // A first byte after 30 ms: slow start lasts eight times as long, so 0.15 s of body gives a rate, not a pace.
+    await sleep(150);
+    segment.received = 10 * MiB;
+    watch.check();
+    expect(watch.paces.rateOf(segment)).toBeGreaterThan(0);
+    expect(watch.paces.of(segment)).toBeUndefined();
+  });
 });

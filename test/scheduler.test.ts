@@ -125,6 +125,17 @@ describe('Scheduler', () => {
     expect(scheduler.claim(pacesOf(new Map([[running, farFromEnd]]), farFromEnd))).toMatchObject({ start: 6 * MiB, end: 8 * MiB });
   });
 
+  it('judges the time left by the latest rate while the pace is not yet trusted (slow start, short requests)', () => {
+    const scheduler = new Scheduler(segmentsOf(8 * MiB, 2, MiB), MiB);
+    const [done, running] = [scheduler.claim()!, scheduler.claim()!];
+    done.received = 4 * MiB;
+    running.received = 2 * MiB;
+    const rates = (rate: number): Paces => ({ of: () => undefined, rateOf: () => rate, typical: undefined });
+    // 2 MiB left: 0.1 s at 20 MiB/s, so no steal; with nothing measured at all it is split in half.
+    expect(scheduler.claim(rates(20 * MiB))).toBeUndefined();
+    expect(scheduler.claim()).toMatchObject({ start: 7 * MiB, end: 8 * MiB });
+  });
+
   it('splits in half when the victim and the typical pace are both 0 (every other request stalled)', () => {
     const scheduler = new Scheduler(segmentsOf(40 * MiB, 2, MiB), MiB);
     const [flowing, stalled] = [scheduler.claim()!, scheduler.claim()!];
@@ -152,7 +163,7 @@ describe('Scheduler', () => {
 });
 
 function pacesOf(measured: Map<Segment, number>, typical: number): Paces {
-  return { of: (segment) => measured.get(segment), typical };
+  return { of: (segment) => measured.get(segment), rateOf: (segment) => measured.get(segment), typical };
 }
 
 describe('stealShare', () => {
