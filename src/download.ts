@@ -11,6 +11,7 @@ import {
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
 import { abortableWait, createDispatcher, parseHttpDate, retryDelayMs } from './http.js';
+import type { WarmConnections } from './preconnect.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -50,10 +51,10 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const settings = resolveSettings(options);
   const ca = await trustedCas(settings.caCert);
   // Granted connections need room in the pool; the workers, not the pool, bound the requests.
-  const agent = createDispatcher({ ...settings, ca, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
+  const { agent, warm } = createDispatcher({ ...settings, ca, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
   const guarded = guardListener(options.onEvent, options.signal);
   try {
-    const result = await new DownloadRun(settings, agent, guarded.signal, guarded.listener, options.moreConnections).run();
+    const result = await new DownloadRun(settings, agent, warm, guarded.signal, guarded.listener, options.moreConnections).run();
     if (guarded.failure) throw guarded.failure.error;
     return result;
   } catch (err) {
@@ -61,6 +62,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
     // Network errors are typed where they happen; a system error that gets here is about a local file.
     throw isSystemError(err) ? localIoError(err, settings.dir) : err;
   } finally {
+    warm?.close();
     await agent.destroy();
   }
 }
@@ -76,6 +78,7 @@ class DownloadRun {
   constructor(
     private readonly settings: Settings,
     private readonly agent: Dispatcher,
+    private readonly warm: WarmConnections | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly listener: EventListener | undefined,
     private readonly moreConnections: ConnectionGrant | undefined,
@@ -85,7 +88,10 @@ class DownloadRun {
     if (this.signal?.aborted) throw new AbortedError();
     const { dir, output } = this.settings;
     await (output === undefined ? checkDirectory(dir) : checkOutputPath(resolve(dir, output)));
+    // The range requests' connections open while the HEAD is under way.
+    this.warm?.open(this.settings.url, this.settings.connections);
     const plan = await this.planWithRetries();
+    this.warm?.serve(plan.finalUrl, plan.ranges ? this.settings.connections : 1);
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     this.mirrors = await this.planMirrors(plan);
     this.connections = new Connections({

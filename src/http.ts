@@ -5,7 +5,8 @@ import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
 import { readBytesFor, recyclingReads } from './read-buffers.js';
-import { EnvHttpProxyAgent } from './undici.js';
+import { WarmConnections } from './preconnect.js';
+import { buildConnector, EnvHttpProxyAgent } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -26,29 +27,44 @@ export interface ConnectionOptions {
   limitRate?: number;
 }
 
+/** A download's dispatcher, and the connections it can open ahead of its requests (none through a proxy). */
+export interface Dispatchers {
+  agent: Dispatcher;
+  warm: WarmConnections | undefined;
+}
+
 /**
  * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
  * would share one congestion window), one request per connection at a time, our own timeouts
  * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, socket
  * reads into recycled buffers (read-buffers.ts), and each host resolved once (lookup.ts).
  */
-export function createDispatcher(options: ConnectionOptions): Dispatcher {
+export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
-  return new EnvHttpProxyAgent({
+  const connect = {
+    timeout: options.timeoutMs,
+    ...tls,
+    onread: recyclingReads(readBytesFor(options.connections, options.limitRate)),
+    lookup: sharedLookup(),
+  };
+  // Connections opened early go straight to the server: through a proxy they would go around it.
+  const warm = usesProxy(options.proxy) ? undefined : new WarmConnections(buildConnector(connect));
+  const agent = new EnvHttpProxyAgent({
     connections: options.connections,
     pipelining: 1,
     allowH2: false,
-    connect: {
-      timeout: options.timeoutMs,
-      ...tls,
-      onread: recyclingReads(readBytesFor(options.connections, options.limitRate)),
-      lookup: sharedLookup(),
-    },
+    connect: warm?.connect ?? connect,
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
     ...(options.proxy ? { httpProxy: options.proxy, httpsProxy: options.proxy } : {}),
   });
+  return { agent, warm };
+}
+
+/** Whether --proxy or the environment names a proxy (which EnvHttpProxyAgent then uses). */
+function usesProxy(proxy: string | undefined, env = process.env): boolean {
+  return Boolean(proxy || env.HTTP_PROXY || env.http_proxy || env.HTTPS_PROXY || env.https_proxy);
 }
 
 /** First value of a response header (undici gives lowercase names). */

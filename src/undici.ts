@@ -45,3 +45,14 @@ function deferHttp2Client(): void {
 }
 
 export const EnvHttpProxyAgent = loadAgent();
+
+/** undici's connector factory (the agent has loaded its file already). */
+function loadConnector(): typeof Undici.buildConnector {
+  try {
+    return require('undici/lib/core/connect.js') as typeof Undici.buildConnector;
+  } catch {
+    return (require('undici') as typeof Undici).buildConnector;
+  }
+}
+
+export const buildConnector = loadConnector();

@@ -155,6 +155,26 @@ describe('download', () => {
     expect(ranged.every((r) => r.path === '/file.bin')).toBe(true);
   });
 
+  it('opens the range requests\' connections while the HEAD is under way, and no more', async () => {
+    const { server } = await getChecked(testData(MiB), { headDelayMs: 150 }, { connections: 4 });
+    const head = server.requests.find((r) => r.method === 'HEAD')!;
+    // The HEAD's own connection and four for the ranges, all before the HEAD was answered.
+    expect(server.connectionTimes).toHaveLength(5);
+    expect(server.connectionTimes.every((at) => at < head.at)).toBe(true);
+    expect(server.rangedRequests).toHaveLength(4);
+  });
+
+  it('closes the connections it opened early when the HEAD redirects to another server', async () => {
+    const data = testData(MiB);
+    const final = await serve(data);
+    const first = await serve(data, { redirects: { '/a': final.url() } });
+    await get(first.url('/a'), { connections: 4 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(first.connectionTimes).toHaveLength(5);
+    for (let i = 0; i < 100 && first.closedConnections < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(first.closedConnections).toBe(5);
+  });
+
   it('refuses a redirect loop', async () => {
     const s = await serve(testData(10), { redirects: { '/a': '/b', '/b': '/a' } });
     await expect(get(s.url('/a'))).rejects.toThrow(/redirect loop/);

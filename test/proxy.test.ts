@@ -24,6 +24,8 @@ describe('proxies', () => {
     const target = new URL(s.url()).host;
     expect(proxy.tunnels.length).toBeGreaterThanOrEqual(2);
     expect(proxy.tunnels.every((t) => t === target)).toBe(true);
+    // None of them opened early, around the proxy.
+    expect(s.connectionTimes).toHaveLength(proxy.tunnels.length);
   });
 
   it('honours HTTP_PROXY, and NO_PROXY over it', async () => {

@@ -63,7 +63,7 @@ export interface RunSample {
 /** One measurement: `connections` fresh connections, each reading its own share of the object once. */
 export async function measureRun(target: BenchTarget, options: RunOptions): Promise<RunSample> {
   const disk = options.toDisk ? await openScratch(options.bytes, options.connections) : undefined;
-  const agent = createDispatcher({ ...target, connections: options.connections });
+  const agent = createDispatcher({ ...target, connections: options.connections }).agent;
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort();

@@ -104,7 +104,7 @@ async function prepare(options: BenchOptions): Promise<BenchTarget> {
   const ca = await trustedCas(options.caCert);
   const headers = requestHeaders(options.headers ?? {}, options.userAgent);
   const connection = { timeoutMs, insecure: options.insecure ?? false, ca, proxy: options.proxy };
-  const agent = createDispatcher(connection);
+  const agent = createDispatcher(connection).agent;
   try {
     const plan = await makePlan(agent, options.url, headers, options.signal);
     if (!plan.ranges) throw new ProtocolError(`${options.url} does not support byte ranges of a known size, so connections cannot share it`);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { listenLocal, parseRangeRequest, sendPaced, serveFile, type LocalServer, type ServedFile } from '../../src/local-server.js';
 import { Pacer } from '../../src/pacer.js';
 
@@ -58,6 +59,8 @@ export interface Behaviour {
   unknownTotal?: boolean;
   /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
   signed?: { path: string; uses: number };
+  /** Take the next HEAD in only after this long (its log entry is then made), as a distant server would. */
+  headDelayMs?: number;
 }
 
 export interface RequestLog {
@@ -77,6 +80,9 @@ export class TestServer {
   behaviour: Behaviour = {};
   bodyBytesSent = 0;
   readonly requests: RequestLog[] = [];
+  /** When each connection was accepted (performance.now()). */
+  readonly connectionTimes: number[] = [];
+  closedConnections = 0;
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
   private total: Pacer | undefined;
@@ -90,6 +96,7 @@ export class TestServer {
     server.setFile(data);
     server.behaviour = behaviour;
     server.server = await listenLocal((req, res) => server.handle(req, res));
+    server.countConnections();
     return server;
   }
 
@@ -126,6 +133,14 @@ export class TestServer {
     await this.server!.close();
     await new Promise((resolve) => setTimeout(resolve, downMs));
     this.server = await listenLocal((req, res) => this.handle(req, res), port);
+    this.countConnections();
+  }
+
+  private countConnections(): void {
+    this.server!.server.on('connection', (socket: Socket) => {
+      this.connectionTimes.push(performance.now());
+      socket.on('close', () => this.closedConnections++);
+    });
   }
 
   close(): Promise<void> {
@@ -135,6 +150,11 @@ export class TestServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const b = this.behaviour;
     const h = req.headers;
+    if (req.method === 'HEAD' && b.headDelayMs) {
+      const delayMs = b.headDelayMs;
+      delete b.headDelayMs;
+      return void setTimeout(() => this.handle(req, res), delayMs);
+    }
     this.requests.push({
       method: req.method!, path: req.url!, range: h.range, ifRange: h['if-range'] as string | undefined,
       authorization: h.authorization, cookie: h.cookie, trace: h['x-trace'] as string | undefined,

@@ -1,0 +1,71 @@
+import type { Socket } from 'node:net';
+import type { buildConnector } from 'undici';
+
+type Connector = buildConnector.connector;
+type Target = buildConnector.Options;
+
+/**
+ * Connections opened while the planner's HEAD is under way, for the range requests that follow it.
+ * undici closes the HEAD's connection after it (a server may send a body after a HEAD), so each
+ * range request would otherwise start with a TCP handshake (and a TLS one) of its own: a round trip
+ * or two, on a distant link, between the HEAD's answer and the first byte of the file.
+ *
+ * Until `serve` they are only opened: the HEAD (and its redirects) connect as usual.
+ */
+export class WarmConnections {
+  private readonly sockets = new Map<string, Promise<Socket | undefined>[]>();
+  private serving = false;
+
+  constructor(private readonly base: Connector) {}
+
+  /** undici's `connect`: a warm connection to the same server if one is left, else a new one. */
+  readonly connect: Connector = (target, callback) => {
+    const warm = this.serving ? this.sockets.get(keyOf(target))?.shift() : undefined;
+    if (!warm) return this.base(target, callback);
+    void warm.then((socket) => (socket && isOpen(socket) ? callback(null, socket) : this.base(target, callback)));
+  };
+
+  /** Opens `count` connections to `url`'s server. */
+  open(url: string, count: number): void {
+    const target = targetOf(new URL(url));
+    const list = this.sockets.get(keyOf(target)) ?? [];
+    this.sockets.set(keyOf(target), list);
+    for (let i = 0; i < count; i++) {
+      // A connection that fails to open is no error yet: a request that needs it connects anew.
+      list.push(new Promise((resolve) => this.base(target, (err, socket) => resolve(err ? undefined : (socket as Socket)))));
+    }
+  }
+
+  /** Hands up to `count` warm connections to `url`'s server to the requests from now on, and closes the others. */
+  serve(url: string, count: number): void {
+    const key = keyOf(targetOf(new URL(url)));
+    for (const [other, list] of this.sockets) closeAll(other === key ? list.slice(count) : list);
+    const kept = this.sockets.get(key)?.slice(0, count);
+    this.sockets.clear();
+    if (kept) this.sockets.set(key, kept);
+    this.serving = true;
+  }
+
+  /** Closes every connection no request took. */
+  close(): void {
+    for (const list of this.sockets.values()) closeAll(list);
+    this.sockets.clear();
+  }
+}
+
+/** The fields undici's client connects with, from its origin (an IPv6 address without its brackets). */
+function targetOf(url: URL): Target {
+  return { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), host: url.host, port: url.port };
+}
+
+function keyOf({ protocol, hostname, port }: Target): string {
+  return `${protocol}//${hostname}:${port}`;
+}
+
+function isOpen(socket: Socket): boolean {
+  return !socket.destroyed && socket.readyState === 'open';
+}
+
+function closeAll(list: Promise<Socket | undefined>[]): void {
+  for (const warm of list) void warm.then((socket) => socket?.destroy());
+}
