@@ -1,7 +1,7 @@
 /**
  * rangeget against aria2, axel, lftp and curl, side by side on loopback servers, interleaved.
  * Prints per scenario and tool: median wall time, ratio to ideal, peak RSS, CPU seconds per GiB, SHA-256.
- * Usage: npm run bench [-- --runs 3 --scenario capped|stragglers|unthrottled|memory --size-mib 1024]
+ * Usage: npm run bench [-- --runs 3 --scenario capped|stragglers|unthrottled|distant|memory --size-mib 1024]
  * Needs nginx and GNU time; peers that are not installed are skipped.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { listenLocal, serveFile } from '../src/local-server.js';
 import { hashFile } from '../src/merger.js';
 import { median } from '../src/stats.js';
 import { NGINX, startNginx, type Nginx } from '../test/support/nginx.js';
+import { startLatencyProxy } from './latency-proxy.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
 const MiB = 2 ** 20;
@@ -165,7 +166,28 @@ async function scenarios(root: string, size: number, only: string | undefined): 
       tools: ['rangeget', 'aria2c', 'axel', 'lftp', 'curl'], url: `${nginx.url}/big.bin`, sha256: bigSha, stop: nginx.stop,
     });
   }
+  if (!only || only === 'distant') list.push(await distantScenario(root));
   return list;
+}
+
+const DISTANT_ROUND_TRIP_MS = 50;
+
+/** Capped nginx behind a 50 ms round trip: what the requests before the first byte cost. */
+async function distantScenario(root: string): Promise<Scenario> {
+  const size = 64 * MiB;
+  const sha256 = await makeFile(join(root, 'distant.bin'), size);
+  const nginx = await startStoppableNginx(root, '20m');
+  const proxy = await startLatencyProxy(nginx.url, DISTANT_ROUND_TRIP_MS);
+  onInterrupt.add(proxy.stop);
+  const roundTrip = DISTANT_ROUND_TRIP_MS / 1000;
+  return {
+    name: `distant: nginx limit_rate 20m behind a ${DISTANT_ROUND_TRIP_MS} ms round trip, 64 MiB, 8 connections (ideal: the transfer after a handshake and a request)`,
+    size, connections: 8, ideal: size / (8 * 20 * MiB) + 2 * roundTrip, tools: ['rangeget', 'aria2c', 'axel', 'lftp'],
+    url: `${proxy.url}/distant.bin`, sha256, stop: async () => {
+      await proxy.stop();
+      await nginx.stop();
+    },
+  };
 }
 
 /** 'ok' when every run was; else each other outcome with how many runs had it, e.g. '1 of 3 wrong bytes'. */
