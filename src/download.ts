@@ -11,7 +11,6 @@ import {
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
 import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
 import { abortableWait, createDispatcher, parseHttpDate, retryDelayMs } from './http.js';
-import type { WarmConnections } from './preconnect.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
   currentBootId, isComplete, manifestPathFor, readManifest, removeManifest, resumeSegments, whyNotResumable,
@@ -21,7 +20,8 @@ import { merge } from './merger.js';
 import { attemptsForWrongAddress, isRetryable } from './network-errors.js';
 import { MAX_CONNECTIONS, resolveSettings, type DownloadOptions, type Settings } from './options.js';
 import { etagFlaps, makePlan, type Plan } from './planner.js';
-import { newSegment, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
+import type { WarmConnections } from './preconnect.js';
+import { newSegment, rangeCount, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
 
 export interface DownloadResult {
   path: string;
@@ -91,7 +91,8 @@ class DownloadRun {
     // The range requests' connections open while the HEAD is under way.
     this.warm?.open(this.settings.url, this.settings.connections);
     const plan = await this.planWithRetries();
-    this.warm?.serve(plan.finalUrl, plan.ranges ? this.settings.connections : 1);
+    const { connections, minSegmentSize } = this.settings;
+    this.warm?.serve(plan.finalUrl, plan.ranges ? rangeCount(plan.size!, connections, minSegmentSize) : 1);
     for (const note of plan.notes) this.emit({ type: 'notice', message: note });
     this.mirrors = await this.planMirrors(plan);
     this.connections = new Connections({

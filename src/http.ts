@@ -37,7 +37,8 @@ export interface Dispatchers {
  * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
  * would share one congestion window), one request per connection at a time, our own timeouts
  * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, socket
- * reads into recycled buffers (read-buffers.ts), and each host resolved once (lookup.ts).
+ * reads into recycled buffers (read-buffers.ts), each host resolved once (lookup.ts), and
+ * connections that can open ahead of the requests (preconnect.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
@@ -63,8 +64,9 @@ export function createDispatcher(options: ConnectionOptions): Dispatchers {
 }
 
 /** Whether --proxy or the environment names a proxy (which EnvHttpProxyAgent then uses). */
-function usesProxy(proxy: string | undefined, env = process.env): boolean {
-  return Boolean(proxy || env.HTTP_PROXY || env.http_proxy || env.HTTPS_PROXY || env.https_proxy);
+function usesProxy(proxy: string | undefined): boolean {
+  const { HTTP_PROXY, http_proxy, HTTPS_PROXY, https_proxy } = process.env;
+  return Boolean(proxy || HTTP_PROXY || http_proxy || HTTPS_PROXY || https_proxy);
 }
 
 /** First value of a response header (undici gives lowercase names). */

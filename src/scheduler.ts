@@ -37,9 +37,14 @@ export function unreceived(segment: Segment): number {
  */
 export function splitIntoRanges(size: number, connections: number, minSegmentSize: number): ByteRange[] {
   if (size === 0) return [];
-  const count = Math.max(1, Math.min(connections, Math.floor(size / minSegmentSize), size));
+  const count = rangeCount(size, connections, minSegmentSize);
   const bounds = Array.from({ length: count + 1 }, (_, i) => Math.floor((i * size) / count));
   return bounds.slice(0, -1).map((start, i) => ({ start, end: bounds[i + 1]! }));
+}
+
+/** How many ranges `splitIntoRanges` makes of a non-empty file. */
+export function rangeCount(size: number, connections: number, minSegmentSize: number): number {
+  return Math.max(1, Math.min(connections, Math.floor(size / minSegmentSize), size));
 }
 
 /**

@@ -171,8 +171,17 @@ describe('download', () => {
     await get(first.url('/a'), { connections: 4 });
     expect(await outputSha()).toBe(sha256(data));
     expect(first.connectionTimes).toHaveLength(5);
-    for (let i = 0; i < 100 && first.closedConnections < 5; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(first.closedConnections).toBe(5);
+    for (let i = 0; i < 100 && first.closeTimes.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(first.closeTimes).toHaveLength(5);
+  });
+
+  it('closes the connections it opened early that a small file leaves unused once the plan is known', async () => {
+    // One range of 100 KiB at 200 KiB/s: half a second, and three of four early connections idle.
+    const { server } = await getChecked(testData(100 * KiB), { bytesPerSecond: 200 * KiB }, { connections: 4 });
+    const [ranged] = server.rangedRequests;
+    expect(server.rangedRequests).toHaveLength(1);
+    // The HEAD's own connection and the three idle ones, closed long before the range ends.
+    expect(server.closeTimes.filter((at) => at < ranged!.at + 200)).toHaveLength(4);
   });
 
   it('refuses a redirect loop', async () => {

@@ -31,8 +31,8 @@ async function accepted(server: TestServer, count: number): Promise<void> {
 
 /** Waits (up to 2 s) until `count` of `server`'s connections have closed. */
 async function closed(server: TestServer, count: number): Promise<void> {
-  for (let i = 0; i < 200 && server.closedConnections < count; i++) await new Promise((r) => setTimeout(r, 10));
-  expect(server.closedConnections).toBe(count);
+  for (let i = 0; i < 200 && server.closeTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(server.closeTimes).toHaveLength(count);
 }
 
 function rangedGet(agent: Dispatcher, url: string, start: number) {

@@ -80,9 +80,9 @@ export class TestServer {
   behaviour: Behaviour = {};
   bodyBytesSent = 0;
   readonly requests: RequestLog[] = [];
-  /** When each connection was accepted (performance.now()). */
+  /** When each connection was accepted, and when one closed (performance.now()). */
   readonly connectionTimes: number[] = [];
-  closedConnections = 0;
+  readonly closeTimes: number[] = [];
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
   private total: Pacer | undefined;
@@ -139,7 +139,7 @@ export class TestServer {
   private countConnections(): void {
     this.server!.server.on('connection', (socket: Socket) => {
       this.connectionTimes.push(performance.now());
-      socket.on('close', () => this.closedConnections++);
+      socket.on('close', () => this.closeTimes.push(performance.now()));
     });
   }
 
