@@ -10,26 +10,41 @@ type Target = buildConnector.Options;
  * range request would otherwise start with a TCP handshake (and a TLS one) of its own: a round trip
  * or two, on a distant link, between the HEAD's answer and the first byte of the file.
  *
- * Until `serve` they are only opened: the HEAD (and its redirects) connect as usual.
+ * They open right after the HEAD's own connection, so that a server with few workers (Apache's
+ * prefork, say, which holds one per connection) takes the HEAD first, not idle connections that
+ * wait for it. Until `serve` they are only opened: the HEAD (and its redirects) connect as usual.
  */
 export class WarmConnections {
   private readonly sockets = new Map<string, Promise<Socket | undefined>[]>();
+  /** Connections to open once the first one to a server (the HEAD's) is on its way, by server. */
+  private readonly pending = new Map<string, number>();
   private serving = false;
 
   constructor(private readonly base: Connector) {}
 
   /** undici's `connect`: a warm connection to the same server if one is left, else a new one. */
   readonly connect: Connector = (target, callback) => {
-    const warm = this.serving ? this.sockets.get(keyOf(target))?.shift() : undefined;
-    if (!warm) return this.base(target, callback);
-    void warm.then((socket) => (socket && isOpen(socket) ? callback(null, socket) : this.base(target, callback)));
+    const key = keyOf(target);
+    const warm = this.serving ? this.sockets.get(key)?.shift() : undefined;
+    if (warm) {
+      void warm.then((socket) => (socket && isOpen(socket) ? callback(null, socket) : this.base(target, callback)));
+      return;
+    }
+    this.base(target, callback);
+    this.openPending(key, target);
   };
 
-  /** Opens `count` connections to `url`'s server. */
+  /** Opens `count` connections to `url`'s server, right after the next request's own. */
   open(url: string, count: number): void {
-    const target = targetOf(new URL(url));
-    const list = this.sockets.get(keyOf(target)) ?? [];
-    this.sockets.set(keyOf(target), list);
+    this.pending.set(keyOf(targetOf(new URL(url))), count);
+  }
+
+  private openPending(key: string, target: Target): void {
+    const count = this.pending.get(key);
+    if (count === undefined) return;
+    this.pending.delete(key);
+    const list = this.sockets.get(key) ?? [];
+    this.sockets.set(key, list);
     for (let i = 0; i < count; i++) {
       // A connection that fails to open is no error yet: a request that needs it connects anew.
       list.push(new Promise((resolve) => this.base(target, (err, socket) => resolve(err ? undefined : (socket as Socket)))));
@@ -39,6 +54,7 @@ export class WarmConnections {
   /** Hands up to `count` warm connections to `url`'s server to the requests from now on, and closes the others. */
   serve(url: string, count: number): void {
     const key = keyOf(targetOf(new URL(url)));
+    this.pending.clear();
     for (const [other, list] of this.sockets) closeAll(other === key ? list.slice(count) : list);
     const kept = this.sockets.get(key)?.slice(0, count);
     this.sockets.clear();

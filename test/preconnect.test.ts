@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
+import { buildConnector } from 'undici';
 import { createDispatcher } from '../src/http.js';
+import { WarmConnections } from '../src/preconnect.js';
 import { MiB } from './support/harness.js';
 import { TestServer, testData } from './support/test-server.js';
 
@@ -25,14 +28,19 @@ function dispatchers(connections: number) {
 
 /** Waits (up to 2 s) until `server` has accepted `count` connections. */
 async function accepted(server: TestServer, count: number): Promise<void> {
-  for (let i = 0; i < 200 && server.connectionTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
-  expect(server.connectionTimes).toHaveLength(count);
+  for (let i = 0; i < 200 && server.connections.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(server.connections).toHaveLength(count);
 }
 
 /** Waits (up to 2 s) until `count` of `server`'s connections have closed. */
 async function closed(server: TestServer, count: number): Promise<void> {
   for (let i = 0; i < 200 && server.closeTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
   expect(server.closeTimes).toHaveLength(count);
+}
+
+function head(agent: Dispatcher, url: string) {
+  const { origin, pathname } = new URL(url);
+  return agent.request({ origin, path: pathname, method: 'HEAD' }).then((response) => response.body.dump());
 }
 
 function rangedGet(agent: Dispatcher, url: string, start: number) {
@@ -42,52 +50,74 @@ function rangedGet(agent: Dispatcher, url: string, start: number) {
 }
 
 describe('WarmConnections', () => {
-  it('opens connections ahead, and hands them to requests only once it serves them', async () => {
+  it('starts the next request\'s own connection before its early ones (a server with few workers takes it first)', async () => {
+    const server = await start();
+    const real = buildConnector({});
+    const started: string[] = [];
+    const warm = new WarmConnections((target, callback) => {
+      started.push(callback === first ? 'request' : 'early');
+      real(target, callback);
+    });
+    const sockets: Socket[] = [];
+    const first: buildConnector.Callback = (err, socket) => void (socket && sockets.push(socket));
+    warm.open(server.url(), 2);
+    const { hostname, port, protocol } = new URL(server.url());
+    warm.connect({ hostname, port, protocol }, first);
+    expect(started).toEqual(['request', 'early', 'early']);
+    await accepted(server, 3);
+    warm.close();
+    for (const socket of sockets) socket.destroy();
+  });
+
+  it('opens connections right after the next request\'s own, and hands them to requests only once it serves them', async () => {
     const server = await start();
     const { agent, warm } = dispatchers(3);
     warm.open(server.url(), 3);
-    await accepted(server, 3);
-    // The HEAD (before serve) connects anew, and undici closes its connection after it.
-    const { origin, pathname } = new URL(server.url());
-    await (await agent.request({ origin, path: pathname, method: 'HEAD' })).body.dump();
+    expect(server.connections).toHaveLength(0);
+    // undici closes the HEAD's connection after it.
+    await head(agent, server.url());
     await accepted(server, 4);
     warm.serve(server.url(), 3);
     expect(await Promise.all([0, 1000, 2000].map((start) => rangedGet(agent, server.url(), start)))).toEqual([1000, 1000, 1000]);
-    expect(server.connectionTimes).toHaveLength(4);
+    expect(server.connections).toHaveLength(4);
   });
 
   it('closes what it opened to a server the requests do not go to, and what is left at the end', async () => {
     const [first, final] = [await start(), await start()];
     const { agent, warm } = dispatchers(2);
     warm.open(first.url(), 2);
+    await head(agent, first.url());
     warm.open(final.url(), 3);
-    await accepted(first, 2);
-    await accepted(final, 3);
+    await head(agent, final.url());
+    await accepted(first, 3);
+    await accepted(final, 4);
     warm.serve(final.url(), 2);
     expect(await rangedGet(agent, final.url(), 0)).toBe(1000);
-    await closed(first, 2);
-    await closed(final, 1);
-    warm.close();
+    await closed(first, 3);
     await closed(final, 2);
-    expect(final.connectionTimes).toHaveLength(3);
+    warm.close();
+    await closed(final, 3);
+    expect(final.connections).toHaveLength(4);
   });
 
   it('connects anew when a warm connection has closed since', async () => {
     const server = await start();
     const { agent, warm } = dispatchers(1);
     warm.open(server.url(), 1);
-    await accepted(server, 1);
+    await head(agent, server.url());
+    await accepted(server, 2);
     server.dropConnections();
-    await closed(server, 1);
+    await closed(server, 2);
     warm.serve(server.url(), 1);
     expect(await rangedGet(agent, server.url(), 0)).toBe(1000);
-    expect(server.connectionTimes).toHaveLength(2);
+    expect(server.connections).toHaveLength(3);
   });
 
-  it('connects anew when a warm connection could not be opened, and fails as that connection does', async () => {
+  it('opens none when the request before them cannot connect, and fails as that one does', async () => {
     const url = 'http://127.0.0.1:1/file.bin';
     const { agent, warm } = dispatchers(1);
     warm.open(url, 1);
+    await expect(head(agent, url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     warm.serve(url, 1);
     await expect(rangedGet(agent, url, 0)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
