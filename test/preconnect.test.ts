@@ -28,8 +28,8 @@ function dispatchers(connections: number) {
 
 /** Waits (up to 2 s) until `server` has accepted `count` connections. */
 async function accepted(server: TestServer, count: number): Promise<void> {
-  for (let i = 0; i < 200 && server.connections.length < count; i++) await new Promise((r) => setTimeout(r, 10));
-  expect(server.connections).toHaveLength(count);
+  for (let i = 0; i < 200 && server.connectionTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(server.connectionTimes).toHaveLength(count);
 }
 
 /** Waits (up to 2 s) until `count` of `server`'s connections have closed. */
@@ -73,13 +73,13 @@ describe('WarmConnections', () => {
     const server = await start();
     const { agent, warm } = dispatchers(3);
     warm.open(server.url(), 3);
-    expect(server.connections).toHaveLength(0);
+    expect(server.connectionTimes).toHaveLength(0);
     // undici closes the HEAD's connection after it.
     await head(agent, server.url());
     await accepted(server, 4);
     warm.serve(server.url(), 3);
     expect(await Promise.all([0, 1000, 2000].map((start) => rangedGet(agent, server.url(), start)))).toEqual([1000, 1000, 1000]);
-    expect(server.connections).toHaveLength(4);
+    expect(server.connectionTimes).toHaveLength(4);
   });
 
   it('closes what it opened to a server the requests do not go to, and what is left at the end', async () => {
@@ -97,7 +97,7 @@ describe('WarmConnections', () => {
     await closed(final, 2);
     warm.close();
     await closed(final, 3);
-    expect(final.connections).toHaveLength(4);
+    expect(final.connectionTimes).toHaveLength(4);
   });
 
   it('connects anew when a warm connection has closed since', async () => {
@@ -110,7 +110,7 @@ describe('WarmConnections', () => {
     await closed(server, 2);
     warm.serve(server.url(), 1);
     expect(await rangedGet(agent, server.url(), 0)).toBe(1000);
-    expect(server.connections).toHaveLength(3);
+    expect(server.connectionTimes).toHaveLength(3);
   });
 
   it('opens none when the request before them cannot connect, and fails as that one does', async () => {

@@ -25,7 +25,7 @@ describe('proxies', () => {
     expect(proxy.tunnels.length).toBeGreaterThanOrEqual(2);
     expect(proxy.tunnels.every((t) => t === target)).toBe(true);
     // None of them opened early, around the proxy.
-    expect(s.connections).toHaveLength(proxy.tunnels.length);
+    expect(s.connectionTimes).toHaveLength(proxy.tunnels.length);
   });
 
   it('honours HTTP_PROXY, and NO_PROXY over it', async () => {

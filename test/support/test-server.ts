@@ -73,8 +73,6 @@ export interface RequestLog {
   trace: string | undefined;
   /** When the server received it (performance.now()). */
   at: number;
-  /** The client's port: which connection it came on. */
-  port: number;
 }
 
 /** A real HTTP server on 127.0.0.1 serving one in-memory file at any path. */
@@ -82,8 +80,8 @@ export class TestServer {
   behaviour: Behaviour = {};
   bodyBytesSent = 0;
   readonly requests: RequestLog[] = [];
-  /** Each connection accepted: when (performance.now()) and from which client port; when one closed. */
-  readonly connections: { at: number; port: number }[] = [];
+  /** When each connection was accepted, and when one closed (performance.now()). */
+  readonly connectionTimes: number[] = [];
   readonly closeTimes: number[] = [];
   private file: ServedFile = { data: Buffer.alloc(0) };
   private server: LocalServer | undefined;
@@ -140,7 +138,7 @@ export class TestServer {
 
   private countConnections(): void {
     this.server!.server.on('connection', (socket: Socket) => {
-      this.connections.push({ at: performance.now(), port: socket.remotePort! });
+      this.connectionTimes.push(performance.now());
       socket.on('close', () => this.closeTimes.push(performance.now()));
     });
   }
@@ -160,7 +158,7 @@ export class TestServer {
     this.requests.push({
       method: req.method!, path: req.url!, range: h.range, ifRange: h['if-range'] as string | undefined,
       authorization: h.authorization, cookie: h.cookie, trace: h['x-trace'] as string | undefined,
-      at: performance.now(), port: req.socket.remotePort!,
+      at: performance.now(),
     });
     this.countBody(res);
     const target = b.redirects?.[req.url!];
