@@ -89,7 +89,7 @@ class DownloadRun {
     const { dir, output } = this.settings;
     await (output === undefined ? checkDirectory(dir) : checkOutputPath(resolve(dir, output)));
     // The range requests' connections open while the HEAD is under way.
-    this.warm?.open(this.settings.url, this.settings.connections);
+    this.warm?.open(this.settings.connections);
     const plan = await this.planWithRetries();
     const { connections, minSegmentSize } = this.settings;
     this.warm?.serve(plan.finalUrl, plan.ranges ? rangeCount(plan.size!, connections, minSegmentSize) : 1);

@@ -12,12 +12,13 @@ type Target = buildConnector.Options;
  *
  * They open right after the HEAD's own connection, so that a server with few workers (Apache's
  * prefork, say, which holds one per connection) takes the HEAD first, not idle connections that
- * wait for it. Until `serve` they are only opened: the HEAD (and its redirects) connect as usual.
+ * wait for it. A redirect to another server moves them there (the HEAD's next connection is to it).
+ * Until `serve` they are only opened: the HEAD, its redirects and a probe connect as usual.
  */
 export class WarmConnections {
   private readonly sockets = new Map<string, Promise<Socket | undefined>[]>();
-  /** Connections to open once the first one to a server (the HEAD's) is on its way, by server. */
-  private readonly pending = new Map<string, number>();
+  /** How many to open next to each server the plan's requests connect to. */
+  private count = 0;
   private serving = false;
 
   constructor(private readonly base: Connector) {}
@@ -31,21 +32,20 @@ export class WarmConnections {
       return;
     }
     this.base(target, callback);
-    this.openPending(key, target);
+    if (!this.serving && this.count > 0 && !this.sockets.has(key)) this.openNext(key, target);
   };
 
-  /** Opens `count` connections to `url`'s server, right after the next request's own. */
-  open(url: string, count: number): void {
-    this.pending.set(keyOf(targetOf(new URL(url))), count);
+  /** Opens `count` connections to the server of each of the plan's next requests, right after that request's own. */
+  open(count: number): void {
+    this.count = count;
   }
 
-  private openPending(key: string, target: Target): void {
-    const count = this.pending.get(key);
-    if (count === undefined) return;
-    this.pending.delete(key);
-    const list = this.sockets.get(key) ?? [];
+  /** Opens them to `target`, and closes those to the server before it, which redirected here. */
+  private openNext(key: string, target: Target): void {
+    this.close();
+    const list: Promise<Socket | undefined>[] = [];
     this.sockets.set(key, list);
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < this.count; i++) {
       // A connection that fails to open is no error yet: a request that needs it connects anew.
       list.push(new Promise((resolve) => this.base(target, (err, socket) => resolve(err ? undefined : (socket as Socket)))));
     }
@@ -54,7 +54,6 @@ export class WarmConnections {
   /** Hands up to `count` warm connections to `url`'s server to the requests from now on, and closes the others. */
   serve(url: string, count: number): void {
     const key = keyOf(targetOf(new URL(url)));
-    this.pending.clear();
     for (const [other, list] of this.sockets) closeAll(other === key ? list.slice(count) : list);
     const kept = this.sockets.get(key)?.slice(0, count);
     this.sockets.clear();

@@ -155,21 +155,21 @@ describe('download', () => {
     expect(ranged.every((r) => r.path === '/file.bin')).toBe(true);
   });
 
-  it('opens the range requests\' connections while the HEAD is under way, and no more', async () => {
+  it('opens the range requests\' connections while the HEAD is under way', async () => {
     const { server } = await getChecked(testData(MiB), { headDelayMs: 150 }, { connections: 4 });
     const head = server.requests.find((r) => r.method === 'HEAD')!;
-    // The HEAD's own connection and four for the ranges, all before the HEAD was answered.
-    expect(server.connectionTimes).toHaveLength(5);
-    expect(server.connectionTimes.every((at) => at < head.at)).toBe(true);
-    expect(server.rangedRequests).toHaveLength(4);
+    // The HEAD's own connection and four for the ranges (a steal's victim, cut, may need one more later).
+    expect(server.connectionTimes.filter((at) => at < head.at)).toHaveLength(5);
   });
 
-  it('closes the connections it opened early when the HEAD redirects to another server', async () => {
+  it('opens the early connections to the server the HEAD is redirected to, and closes those to the first', async () => {
     const data = testData(MiB);
-    const final = await serve(data);
+    const final = await serve(data, { headDelayMs: 150 });
     const first = await serve(data, { redirects: { '/a': final.url() } });
     await get(first.url('/a'), { connections: 4 });
     expect(await outputSha()).toBe(sha256(data));
+    const head = final.requests.find((r) => r.method === 'HEAD')!;
+    expect(final.connectionTimes.filter((at) => at < head.at)).toHaveLength(5);
     expect(first.connectionTimes).toHaveLength(5);
     for (let i = 0; i < 100 && first.closeTimes.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
     expect(first.closeTimes).toHaveLength(5);
