@@ -171,7 +171,7 @@ describe('download', () => {
     const head = final.requests.find((r) => r.method === 'HEAD')!;
     expect(final.connectionTimes.filter((at) => at < head.at)).toHaveLength(5);
     expect(first.connectionTimes).toHaveLength(5);
-    for (let i = 0; i < 100 && first.closeTimes.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    await first.connectionsReach(5, true);
     expect(first.closeTimes).toHaveLength(5);
   });
 

@@ -26,15 +26,13 @@ function dispatchers(connections: number) {
   return { agent: made.agent, warm: made.warm! };
 }
 
-/** Waits (up to 2 s) until `server` has accepted `count` connections. */
 async function accepted(server: TestServer, count: number): Promise<void> {
-  for (let i = 0; i < 200 && server.connectionTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  await server.connectionsReach(count);
   expect(server.connectionTimes).toHaveLength(count);
 }
 
-/** Waits (up to 2 s) until `count` of `server`'s connections have closed. */
 async function closed(server: TestServer, count: number): Promise<void> {
-  for (let i = 0; i < 200 && server.closeTimes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  await server.connectionsReach(count, true);
   expect(server.closeTimes).toHaveLength(count);
 }
 

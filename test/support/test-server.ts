@@ -136,6 +136,12 @@ export class TestServer {
     this.countConnections();
   }
 
+  /** Waits, up to 2 s, until `count` connections have been accepted (or `closed`): they come and go on their own time. */
+  async connectionsReach(count: number, closed = false): Promise<void> {
+    const times = closed ? this.closeTimes : this.connectionTimes;
+    for (let i = 0; i < 200 && times.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
   private countConnections(): void {
     this.server!.server.on('connection', (socket: Socket) => {
       this.connectionTimes.push(performance.now());
