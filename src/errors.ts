@@ -67,10 +67,19 @@ export class NetworkError extends RangegetError {
   }
 }
 
-/** A connection far slower than the others: its range is re-requested on a fresh connection. */
+/** A request far slower than the others, or silent while they answer: its range is re-requested on a fresh connection. */
 export class CrawlingError extends NetworkError {
-  constructor(bytesPerSecond: number) {
-    super(`crawling at ${Math.round(bytesPerSecond / 1024)} KiB/s while the other connections are much faster; re-requesting`);
+  static pace(bytesPerSecond: number): CrawlingError {
+    return new CrawlingError(`crawling at ${Math.round(bytesPerSecond / 1024)} KiB/s while the other connections are much faster`);
+  }
+
+  static silence(waitedMs: number, usualMs: number): CrawlingError {
+    const seconds = (ms: number) => (ms / 1000).toFixed(ms < 100 ? 3 : 1);
+    return new CrawlingError(`no response after ${seconds(waitedMs)} s, where the server usually answers in ${seconds(usualMs)} s`);
+  }
+
+  private constructor(what: string) {
+    super(`${what}; re-requesting`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { CrawlingError } from './errors.js';
 import { SpeedMeter } from './events.js';
-import { findCrawlers, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Segment } from './scheduler.js';
+import { findCrawlers, isSilent, pastSlowStart, typicalSpeed, type PaceSample, type Paces, type Segment } from './scheduler.js';
+import { median } from './stats.js';
 
 /** How often connections' paces are measured, to find crawlers and to steal from them. */
 export const PACE_CHECK_MS = 100;
@@ -20,6 +21,8 @@ const MAX_CRAWL_RESTARTS = 3;
  * sending 1.04-1.06 x the file, against none and 1.003-1.01 x at 8 connections, the same time).
  */
 const MAX_FUTILE_RESTARTS = 2;
+/** The server's usual time to first byte is the median of the latest this many requests'. */
+const FIRST_BYTE_HISTORY = 32;
 
 /** One request for a segment's missing bytes. */
 export interface Attempt {
@@ -36,13 +39,17 @@ export interface Attempt {
 
 /**
  * Watches the running requests of a download: their paces, which work stealing reads, and the ones
- * that crawl far behind the others, which it cuts so that their workers re-request at once.
+ * that crawl far behind the others or get no response, which it cuts so that their workers re-request at once.
  */
 export class PaceWatch {
   /** Each running request, so a crawling one can be cut and re-requested. */
   private readonly attempts = new Map<Segment, Attempt>();
   private readonly crawlRestarts = new Map<Segment, number>();
   private futileRestarts = 0;
+  /** Off once cuts prove futile. */
+  private cutting = true;
+  /** The latest requests' times to first byte, oldest first. */
+  private readonly firstBytesMs: number[] = [];
   readonly paces: Paces = {
     of: (segment) => this.attempts.get(segment)?.pace,
     rateOf: (segment) => this.attempts.get(segment)?.rate,
@@ -51,10 +58,10 @@ export class PaceWatch {
 
   /**
    * `connections`: how many the download runs, to tell when enough run for a typical pace.
-   * `cutsCrawlers`: false under --limit-rate, which sets the connections' paces itself: one it holds
-   * back while others read is not crawling. It turns false, too, once cuts prove futile.
+   * `judgesPaces`: false under --limit-rate, which sets the connections' paces itself: one it holds
+   * back while others read is not crawling. (It holds back no response: silent requests are still cut.)
    */
-  constructor(private readonly connections: number, private cutsCrawlers = true) {}
+  constructor(private readonly connections: number, private readonly judgesPaces = true) {}
 
   /** A request for `segment` goes out now. */
   start(segment: Segment): Attempt {
@@ -69,15 +76,28 @@ export class PaceWatch {
     const since = performance.now();
     meter.sample(since, segment.received);
     attempt.flowing = { since, meter };
+    if (this.firstBytesMs.push(since - attempt.sentAt) > FIRST_BYTE_HISTORY) this.firstBytesMs.shift();
   }
 
   end(segment: Segment): void {
     this.attempts.delete(segment);
   }
 
-  /** Measures each running request's pace, and cuts the ones that crawl far behind the others. */
+  /**
+   * Measures each running request's pace, and cuts the ones that crawl far behind the others or
+   * still wait for a response the server gives others at once.
+   */
   check(): void {
     const now = performance.now();
+    const samples = this.measure(now);
+    this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
+    const crawlers = this.judgesPaces ? findCrawlers(samples, this.paces.typical) : [];
+    const cuts = crawlers.map((s): [Segment, CrawlingError] => [s, CrawlingError.pace(this.attempts.get(s)!.pace!)]);
+    for (const [segment, error] of [...cuts, ...this.silent(now)]) if (!this.cut(segment, error)) return;
+  }
+
+  /** The pace of each request whose body has flowed a pace check's time; notes each one's rate and pace. */
+  private measure(now: number): PaceSample[] {
     const samples: PaceSample[] = [];
     for (const [segment, attempt] of this.attempts) {
       const { flowing, sentAt } = attempt;
@@ -90,18 +110,28 @@ export class PaceWatch {
       attempt.rate = bytesPerSecond;
       if (pastSlowStart(sample)) attempt.pace = bytesPerSecond;
     }
-    this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
-    if (!this.cutsCrawlers) return;
-    for (const crawler of findCrawlers(samples, this.paces.typical)) {
-      // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
-      if (this.outOfRestarts(crawler)) continue;
-      if (this.crawlRestarts.has(crawler) && ++this.futileRestarts >= MAX_FUTILE_RESTARTS) {
-        this.cutsCrawlers = false;
-        return;
-      }
-      const attempt = this.attempts.get(crawler)!;
-      attempt.controller.abort(new CrawlingError(attempt.pace!));
+    return samples;
+  }
+
+  /** The requests still waiting for a response long after the server's usual time to first byte. */
+  private silent(now: number): Array<[Segment, CrawlingError]> {
+    if (this.firstBytesMs.length === 0) return [];
+    const usualMs = median(this.firstBytesMs);
+    const waiting = [...this.attempts].filter(([, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs));
+    return waiting.map(([segment, attempt]) => [segment, CrawlingError.silence(now - attempt.sentAt, usualMs)]);
+  }
+
+  /** Cuts `segment`'s request with `error`, unless the range is out of restarts. False once cuts are off. */
+  private cut(segment: Segment, error: CrawlingError): boolean {
+    if (!this.cutting) return false;
+    // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
+    if (this.outOfRestarts(segment)) return true;
+    if (this.crawlRestarts.has(segment) && ++this.futileRestarts >= MAX_FUTILE_RESTARTS) {
+      this.cutting = false;
+      return false;
     }
+    this.attempts.get(segment)!.controller.abort(error);
+    return true;
   }
 
   /** Counts a crawl restart of `segment`: its number, or undefined once the range has had too many. */

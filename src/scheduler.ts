@@ -206,6 +206,23 @@ export function pastSlowStart(sample: Pick<PaceSample, 'ageMs' | 'firstByteMs'>)
 const CRAWL_MIN_GAIN_SECONDS = 0.5;
 
 /**
+ * A request with no response after this many times the server's usual time to first byte is
+ * silent. Most requests go out on kept-alive connections (one round trip); one on a fresh TLS
+ * connection needs up to four, and twice that leaves room for the server's own time.
+ */
+export const SILENT_FACTOR = 8;
+
+/**
+ * Whether a request that has had no response for `waitedMs` counts as crawling (at 0 B/s): it has
+ * waited SILENT_FACTOR times the server's usual time to first byte, and half a second longer than
+ * that. A stuck server worker or a lost request would otherwise hold its range until --timeout
+ * while every other connection idles.
+ */
+export function isSilent(waitedMs: number, usualFirstByteMs: number): boolean {
+  return waitedMs > SILENT_FACTOR * usualFirstByteMs && waitedMs - usualFirstByteMs > CRAWL_MIN_GAIN_SECONDS * 1000;
+}
+
+/**
  * The pace a fresh connection can expect: the median of the running requests when at least half
  * of the `connections` (and three) run, else the last such median. Near the end only a few
  * requests may still run, stragglers among them, and they are no measure of a fresh one.

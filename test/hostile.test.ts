@@ -50,6 +50,19 @@ describe('flaky networks: recover', () => {
     expect(reasons.some((r) => /crawling at \d+ KiB\/s/.test(r))).toBe(true);
   });
 
+  it('re-requests a range whose request gets no response while the server answers the others at once', async () => {
+    const data = testData(8 * MiB);
+    const s = await serve(data, { bytesPerSecond: 4 * MiB, silentNth: 2 });
+    const reasons: string[] = [];
+    // The idle timeout alone would hold the range for 30 s, beyond the test's time limit.
+    await get(s.url(), { connections: 4, timeoutMs: 30_000, onEvent: (e) => e.type === 'retry' && reasons.push(e.reason) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(reasons).toEqual([expect.stringMatching(/^no response after \d\.\d s, where the server usually answers in [\d.]+ s; re-requesting$/)]);
+    // Asked for again from its start (its end may have moved: idle connections steal from it too).
+    const silentFrom = s.rangedRequests[1]!.range!.split('-')[0]!;
+    expect(s.rangedRequests.slice(4).some((r) => r.range!.startsWith(`${silentFrom}-`))).toBe(true);
+  });
+
   it('retries the planning request when the server is busy', async () => {
     const data = testData(MiB);
     const s = await serve(data, { planBusy: 3 });

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { CrawlingError } from '../src/errors.js';
 import { PaceWatch } from '../src/pace-watch.js';
 import { newSegment, type Segment } from '../src/scheduler.js';
 
@@ -51,6 +52,23 @@ describe('PaceWatch', () => {
 
   it('cuts none under a rate limit, which sets the paces itself', async () => {
     expect(await cutsTheSlowOne(new PaceWatch(4, false))).toBe(false);
+  });
+
+  it('cuts a request still waiting for its response long after the server answered another, also under a rate limit', async () => {
+    for (const judgesPaces of [true, false]) {
+      const watch = new PaceWatch(2, judgesPaces);
+      const [silent, answered] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
+      const waiting = watch.start(silent!);
+      await sleep(550);
+      watch.check();
+      // The server has answered nothing yet: nothing to compare with.
+      expect(waiting.controller.signal.aborted).toBe(false);
+      watch.flowing(answered!, watch.start(answered!));
+      watch.check();
+      const reason = waiting.controller.signal.reason as unknown;
+      expect(reason).toBeInstanceOf(CrawlingError);
+      expect((reason as Error).message).toMatch(/^no response after \d\.\d s, where the server usually answers in 0\.0\d\d s; re-requesting$/);
+    }
   });
 
   it('knows no pace for a request before its body has flowed a while, and none once it ended', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCrawlers, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, SPREAD_MIN_BYTES, START_SPREAD_MS, startDelayMs, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
+import { findCrawlers, isSilent, MIN_STEAL_SECONDS, newSegment, pastSlowStart, Scheduler, splitIntoRanges, SPREAD_MIN_BYTES, START_SPREAD_MS, startDelayMs, stealShare, typicalSpeed, unreceived, type Paces, type Segment } from '../src/scheduler.js';
 
 const MiB = 2 ** 20;
 
@@ -210,6 +210,13 @@ describe('findCrawlers', () => {
     expect(findCrawlers([a, b], 2 * MiB)).toEqual([a.segment, b.segment]);
     expect(findCrawlers([a], 2 * MiB)).toEqual([a.segment]);
     expect(findCrawlers([sample(100_000, 40_000)], 2 * MiB)).toEqual([]);
+  });
+});
+
+describe('isSilent', () => {
+  it('judges a request with no response after eight times the usual time to first byte, and half a second more', () => {
+    expect([isSilent(509, 10), isSilent(511, 10)]).toEqual([false, true]);
+    expect([isSilent(2399, 300), isSilent(2401, 300)]).toEqual([false, true]);
   });
 });
 

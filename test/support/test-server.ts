@@ -41,6 +41,8 @@ export interface Behaviour {
   planBusy?: number;
   /** The `nth` data request (counting from 1) is served at `bytesPerSecond` instead. */
   slowNth?: { nth: number; bytesPerSecond: number };
+  /** The `nth` data request gets no response at all, as from a stuck server worker. */
+  silentNth?: number;
   /** The next `times` data responses send `afterBytes`, then nothing (or 8 bytes a second with `trickle`). */
   stall?: { afterBytes: number; times: number; trickle?: boolean };
   /** Compress every GET body with gzip (ranges too, as some misconfigured servers do). */
@@ -181,7 +183,9 @@ export class TestServer {
       this.activeResponses++;
       res.on('close', () => this.activeResponses--);
     }
-    const slow = !planning && req.method === 'GET' && ++this.dataRequests === b.slowNth?.nth;
+    const nth = !planning && req.method === 'GET' ? ++this.dataRequests : 0;
+    if (nth === b.silentNth) return;
+    const slow = nth === b.slowNth?.nth;
     if (!planning && b.busy && b.busy.times > 0) {
       b.busy.times--;
       return void res.writeHead(b.busy.status, b.busy.retryAfter ? { 'retry-after': b.busy.retryAfter } : {}).end();
