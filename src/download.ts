@@ -229,6 +229,9 @@ class DownloadRun {
         type: 'start', url: this.settings.url, path: paths.output, total: plan.size ?? null, segmented: plan.ranges,
         connections: plan.ranges ? this.settings.connections : 1, resumedBytes,
       });
+      if (resumedBytes > 0 && !manifest!.etag && !manifest!.lastModified && !this.settings.checksum) {
+        this.emit({ type: 'notice', message: 'the server names no ETag or Last-Modified for this file, so only its size says it has not changed since the earlier run; --checksum would make sure' });
+      }
       if (plan.ranges) await this.fetchRanges(plan, paths, segments, part.fd);
       else await this.fetchStream(plan, paths, segments[0]!, part);
     } finally {

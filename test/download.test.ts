@@ -461,6 +461,17 @@ describe('resume', () => {
     expect(s.rangedRequests.at(-1)?.ifRange).toBe(s.lastModified);
   });
 
+  it('says that only the size checks a resumed file when the server names no ETag or Last-Modified', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: SLOW, hideEtag: true, hideLastModified: true });
+    await interrupted(s.url(), data.length, 0.3, { connections: 4 });
+    const seen: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: collectNotices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen).toContain('the server names no ETag or Last-Modified for this file, so only its size says it has not changed since the earlier run; --checksum would make sure');
+    expect(s.rangedRequests.every((r) => r.ifRange === undefined)).toBe(true);
+  });
+
   it('resumes such a download by Last-Modified, whichever ETag the next HEAD brings', async () => {
     const data = testData(4 * MiB);
     const s = await serve(data, { flappingEtag: true, bytesPerSecond: SLOW });

@@ -57,6 +57,8 @@ export interface Behaviour {
   changingValidators?: boolean;
   /** Send no Last-Modified. */
   hideLastModified?: boolean;
+  /** Send no ETag. */
+  hideEtag?: boolean;
   /** Ranged responses leave the total unknown: `Content-Range: bytes a-b/*`. */
   unknownTotal?: boolean;
   /** `path` redirects to a fresh signed URL, each valid for `uses` requests, then 403. */
@@ -212,6 +214,7 @@ export class TestServer {
     if (b.ignoreIfRange) delete req.headers['if-range'];
     if (b.hideAcceptRanges) this.rewriteHeader(res, 'accept-ranges', () => undefined);
     if (b.hideLastModified) this.rewriteHeader(res, 'last-modified', () => undefined);
+    if (b.hideEtag) this.rewriteHeader(res, 'etag', () => undefined);
     if (b.unknownTotal) this.rewriteHeader(res, 'content-range', (value) => value.replace(/\/\d+$/, '/*'));
     if (b.totalBytesPerSecond && this.total?.bytesPerSecond !== b.totalBytesPerSecond) this.total = new Pacer(b.totalBytesPerSecond, 0.01);
     const file = b.flappingEtag ? { ...this.file, etag: `"backend-${this.requests.length % 2}"` }
