@@ -7,7 +7,7 @@ import {
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
 import { abortableWait, headersFor, headerValue, retryDelayMs } from './http.js';
-import { isRetryable } from './network-errors.js';
+import { isRetryable, refusedConnectionCode } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
@@ -135,14 +135,17 @@ export class Connections {
   }
 
   /**
-   * A server that allows fewer connections than -n refuses the others (503, 429) while its own
-   * flow. Once such a connection's retries run out, it retires and leaves its range to the rest,
-   * rather than failing the download. The last connection never retires.
+   * A server that allows fewer connections than -n refuses the others while its own flow: with 503
+   * or 429, or, behind a firewall's per-client limit, by refusing or resetting the connection. Once
+   * such a connection's retries run out, it retires and leaves its range to the rest, rather than
+   * failing the download. The last connection never retires.
    */
   private retire(source: Plan, err: unknown): boolean {
-    if (!(err instanceof HttpError) || (err.status !== 503 && err.status !== 429) || this.active <= 1) return false;
+    const busy = err instanceof HttpError && (err.status === 503 || err.status === 429) ? `HTTP ${err.status}` : undefined;
+    const refusal = busy ?? refusedConnectionCode(err);
+    if (refusal === undefined || this.active <= 1) return false;
     const rest = this.active - 1;
-    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (HTTP ${err.status}); going on with ${rest}` });
+    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${refusal}); going on with ${rest}` });
     return true;
   }
 

@@ -85,6 +85,15 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
+/** Codes of a connection the server would not keep: refused, reset or closed, or not accepted in time. */
+const REFUSED_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** The code of a connection the server would not keep (see REFUSED_CONNECTION_CODES), else undefined. */
+export function refusedConnectionCode(err: unknown): string | undefined {
+  const code = err instanceof NetworkError ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  return code !== undefined && REFUSED_CONNECTION_CODES.has(code) ? code : undefined;
+}
+
 /** A response that is not HTTP/1.1 at all: another protocol, a broken server, or stray bytes on a reused connection. */
 function isParserError(cause: unknown): boolean {
   return (cause as Error | undefined)?.name === 'HTTPParserError';

@@ -267,6 +267,14 @@ describe('download', () => {
     expect(notices.join('\n')).toMatch(/refuses more connections \(HTTP 503\); going on with [123]/);
   });
 
+  it('goes on with fewer connections when a firewall resets those beyond its limit', async () => {
+    const data = testData(32 * MiB);
+    const { server, notices, result } = await getChecked(data, { maxConnections: 4, bytesPerSecond: 8 * MiB }, { connections: 12, retries: 2 });
+    expect(result.bytes).toBe(data.length);
+    expect(notices.join('\n')).toMatch(/refuses more connections \((ECONNRESET|UND_ERR_SOCKET)\); going on with \d+/);
+    expect(server.connectionTimes.length).toBeGreaterThan(12);
+  });
+
   it('fails fast on a 404 with the status', async () => {
     const s = await serve(testData(10), { status: 404 });
     const err = await get(s.url()).catch((e: unknown) => e);

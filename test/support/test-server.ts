@@ -51,6 +51,8 @@ export interface Behaviour {
   headLength?: number;
   /** At most this many data responses at once; the others get 503, as servers capping connections per client do. */
   maxActive?: number;
+  /** At most this many connections at once; the others are reset as they arrive, as a firewall's per-client limit does. */
+  maxConnections?: number;
   /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
   flappingEtag?: boolean;
   /** Each response names a new version (ETag and Last-Modified) of the same bytes, as for a file rewritten between requests. */
@@ -147,9 +149,13 @@ export class TestServer {
   }
 
   private countConnections(): void {
+    let open = 0;
     this.server!.server.on('connection', (socket: Socket) => {
       this.connectionTimes.push(performance.now());
       socket.on('close', () => this.closeTimes.push(performance.now()));
+      if (open >= (this.behaviour.maxConnections ?? Infinity)) return void socket.resetAndDestroy();
+      open++;
+      socket.on('close', () => open--);
     });
   }
 
