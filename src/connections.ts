@@ -137,13 +137,15 @@ export class Connections {
   /**
    * A server that allows fewer connections than -n refuses the others while its own flow: with 503
    * or 429, or, behind a firewall's per-client limit, by refusing or resetting the connection. Once
-   * such a connection's retries run out, it retires and leaves its range to the rest, rather than
-   * failing the download. The last connection never retires.
+   * such a connection's retries run out while the others still get data, it retires and leaves its
+   * range to them, rather than failing the download. The last connection never retires, nor any
+   * while no data comes: a server that is down for everyone fails the download, rather than leaving
+   * one connection to go on alone once it is back.
    */
   private retire(source: Plan, err: unknown): boolean {
     const busy = err instanceof HttpError && (err.status === 503 || err.status === 429) ? `HTTP ${err.status}` : undefined;
     const refusal = busy ?? refusedConnectionCode(err);
-    if (refusal === undefined || this.active <= 1) return false;
+    if (refusal === undefined || this.active <= 1 || !this.watch.someFlowing()) return false;
     const rest = this.active - 1;
     this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${refusal}); going on with ${rest}` });
     return true;
@@ -182,9 +184,8 @@ export class Connections {
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     for (let failures = 0; ;) {
       const writtenBefore = segment.written;
-      const attempt = this.watch.start(segment);
       try {
-        await fetchSegment(this.job(segment, plan, attempt, file, signal, onWritten));
+        await this.attempt(segment, plan, file, signal, onWritten);
         return;
       } catch (err) {
         if (isSystemError(err)) throw localIoError(err, partPath);
@@ -200,9 +201,17 @@ export class Connections {
         const delayMs = retryDelayMs(err, failures);
         this.noteRetry(segment, failures, delayMs, (err as Error).message);
         await abortableWait(delayMs, signal);
-      } finally {
-        this.watch.end(segment);
       }
+    }
+  }
+
+  /** One request for `segment`, watched while it runs (not through the wait for a retry). */
+  private async attempt(segment: Segment, plan: Plan, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
+    const attempt = this.watch.start(segment);
+    try {
+      await fetchSegment(this.job(segment, plan, attempt, file, signal, onWritten));
+    } finally {
+      this.watch.end(segment);
     }
   }
 

@@ -83,6 +83,12 @@ export class PaceWatch {
     this.attempts.delete(segment);
   }
 
+  /** Whether some running request has its response: the server still serves this download. */
+  someFlowing(): boolean {
+    for (const attempt of this.attempts.values()) if (attempt.flowing) return true;
+    return false;
+  }
+
   /**
    * Measures each running request's pace, and cuts the ones that crawl far behind the others or
    * still wait for a response the server gives others at once.

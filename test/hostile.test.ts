@@ -41,6 +41,24 @@ describe('flaky networks: recover', () => {
     expect(result.retries).toBeGreaterThanOrEqual(4);
   });
 
+  it('fails, rather than going on with one connection, when the server stays down for everyone', async () => {
+    const data = testData(4 * MiB);
+    const s = await serve(data, { bytesPerSecond: 512 * KiB });
+    let restarting: Promise<void> | undefined;
+    const seen: string[] = [];
+    const run = get(s.url(), {
+      connections: 4,
+      retries: 2,
+      onEvent: (e) => {
+        if (e.type === 'notice') seen.push(e.message);
+        if (e.type === 'progress' && e.bytes > MiB / 2) restarting ??= s.restart(4000);
+      },
+    });
+    await expect(run).rejects.toThrow(/refused the connection|reset the connection|closed the connection/);
+    await restarting;
+    expect(seen.filter((m) => m.includes('refuses more connections'))).toEqual([]);
+  });
+
   it('re-requests a range whose connection crawls far behind the others', async () => {
     const data = testData(24 * MiB);
     const s = await serve(data, { bytesPerSecond: 2 * MiB, slowNth: { nth: 2, bytesPerSecond: 100 * KiB } });
