@@ -39,7 +39,8 @@ export interface Attempt {
 
 /**
  * Watches the running requests of a download: their paces, which work stealing reads, and the ones
- * that crawl far behind the others or get no response, which it cuts so that their workers re-request at once.
+ * that crawl far behind the others or get no response, which it cuts so that their workers
+ * re-request at once.
  */
 export class PaceWatch {
   /** Each running request, so a crawling one can be cut and re-requested. */

@@ -210,7 +210,7 @@ const CRAWL_MIN_GAIN_SECONDS = 0.5;
  * silent. Most requests go out on kept-alive connections (one round trip); one on a fresh TLS
  * connection needs up to four, and twice that leaves room for the server's own time.
  */
-export const SILENT_FACTOR = 8;
+const SILENT_FACTOR = 8;
 
 /**
  * Whether a request that has had no response for `waitedMs` counts as crawling (at 0 B/s): it has
