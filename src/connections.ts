@@ -51,6 +51,10 @@ export class Connections {
   servedLastModified: string | null = null;
   private active = 0;
   private bytesWritten = 0;
+  /** When the latest response passed its checks: whether the server serves the other connections. */
+  private lastResponseAt = 0;
+  /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
+  private sources: Plan[] = [];
   private readonly reresolver: Reresolver;
   private readonly watch: PaceWatch;
   /** Idle workers waiting for something to change: a segment released, paces measured, a stop. */
@@ -81,13 +85,13 @@ export class Connections {
     }, PACE_CHECK_MS);
     const workers = plan.ranges ? this.context.settings.connections : 1;
     const file = new FileWriter(fd, workers);
-    const alive = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
+    this.sources = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
     const worker = async (index: number, firstWaitMs: number) => {
       // Each initial connection of a large download waits its turn (START_SPREAD_MS); one that
       // finds nothing left to claim (the others were quicker) is no loss.
       if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal).catch(() => {});
       while (!stopper.signal.aborted) {
-        const source = alive[index % alive.length]!;
+        const source = this.sources[index % this.sources.length]!;
         const segment = work.claim(this.watch.paces);
         if (!segment) {
           // Nothing to take now; a running request may turn out to crawl and be worth splitting.
@@ -97,10 +101,9 @@ export class Connections {
         }
         this.peakActive = Math.max(this.peakActive, ++this.active);
         try {
-          await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten);
+          if ((await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten)) === 'retired') return;
         } catch (err) {
-          if (this.retire(source, err)) return;
-          if (!this.dropSource(alive, source, err)) stopper.fail(err);
+          if (!this.dropSource(source, err)) stopper.fail(err);
         } finally {
           this.active--;
           work.release(segment);
@@ -137,15 +140,18 @@ export class Connections {
   /**
    * A server that allows fewer connections than -n refuses the others while its own flow: with 503
    * or 429, or, behind a firewall's per-client limit, by refusing or resetting the connection. Once
-   * such a connection's retries run out while the others still get data, it retires and leaves its
-   * range to them, rather than failing the download. The last connection never retires, nor any
-   * while no data comes: a server that is down for everyone fails the download, rather than leaving
-   * one connection to go on alone once it is back.
+   * such a connection's retries run out while the server serves others (a request has its response
+   * now, or one got it since this connection began failing), it retires and leaves its range to
+   * them, rather than failing the download. The last connection never retires, nor any while the
+   * server answers no one: a server down for everyone fails the download, rather than leaving one
+   * connection to go on alone once it is back.
    */
-  private retire(source: Plan, err: unknown): boolean {
+  private retire(source: Plan, err: unknown, failingSince: number): boolean {
     const busy = err instanceof HttpError && (err.status === 503 || err.status === 429) ? `HTTP ${err.status}` : undefined;
-    const refusal = busy ?? refusedConnectionCode(err);
-    if (refusal === undefined || this.active <= 1 || !this.watch.someFlowing()) return false;
+    // With mirrors, a server that refuses or resets connections is dropped instead (dropSource).
+    const refusal = busy ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
+    const othersServed = this.watch.someFlowing() || this.lastResponseAt >= failingSince;
+    if (refusal === undefined || this.active <= 1 || !othersServed) return false;
     const rest = this.active - 1;
     this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${refusal}); going on with ${rest}` });
     return true;
@@ -155,11 +161,11 @@ export class Connections {
    * With several sources, a server that fails is dropped (with a warning) and its connections move
    * to the others. False when the failure is the download's own, or the last source's.
    */
-  private dropSource(alive: Plan[], source: Plan, err: unknown): boolean {
+  private dropSource(source: Plan, err: unknown): boolean {
     if (!isSourceFailure(err)) return false;
-    if (!alive.includes(source)) return true;
-    if (alive.length === 1) return false;
-    alive.splice(alive.indexOf(source), 1);
+    if (!this.sources.includes(source)) return true;
+    if (this.sources.length === 1) return false;
+    this.sources.splice(this.sources.indexOf(source), 1);
     this.context.emit({ type: 'notice', message: `dropped ${new URL(source.url).host} as a source: ${(err as Error).message}` });
     return true;
   }
@@ -181,12 +187,13 @@ export class Connections {
     for (const wake of waiting) wake();
   }
 
-  private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
-    for (let failures = 0; ;) {
+  /** Fetches `segment`, retrying; 'retired' when the server refuses this connection but serves others (see `retire`). */
+  private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<'done' | 'retired'> {
+    for (let failures = 0, failingSince = 0; ;) {
       const writtenBefore = segment.written;
       try {
         await this.attempt(segment, plan, file, signal, onWritten);
-        return;
+        return 'done';
       } catch (err) {
         if (isSystemError(err)) throw localIoError(err, partPath);
         if (!plan.ranges) segment.written = 0;
@@ -197,7 +204,12 @@ export class Connections {
           continue;
         }
         failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
-        if (signal.aborted || !isRetryable(err) || failures > this.context.settings.retries) throw err;
+        if (failures === 1) failingSince = performance.now();
+        if (signal.aborted || !isRetryable(err)) throw err;
+        if (failures > this.context.settings.retries) {
+          if (this.retire(plan, err, failingSince)) return 'retired';
+          throw err;
+        }
         const delayMs = retryDelayMs(err, failures);
         this.noteRetry(segment, failures, delayMs, (err as Error).message);
         await abortableWait(delayMs, signal);
@@ -235,6 +247,7 @@ export class Connections {
       writer,
       signal: AbortSignal.any([signal, attempt.controller.signal]),
       onHeaders: (headers) => {
+        this.lastResponseAt = performance.now();
         this.watch.flowing(segment, attempt);
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },

@@ -84,7 +84,7 @@ export class PaceWatch {
     this.attempts.delete(segment);
   }
 
-  /** Whether some running request has its response: the server still serves this download. */
+  /** Whether some running request has its response: the server serves this download now. */
   someFlowing(): boolean {
     for (const attempt of this.attempts.values()) if (attempt.flowing) return true;
     return false;

@@ -75,7 +75,7 @@ describe('flaky networks: recover', () => {
     // The idle timeout alone would hold the range for 30 s, beyond the test's time limit.
     await get(s.url(), { connections: 4, timeoutMs: 30_000, onEvent: (e) => e.type === 'retry' && reasons.push(e.reason) });
     expect(await outputSha()).toBe(sha256(data));
-    expect(reasons).toEqual([expect.stringMatching(/^no response after \d\.\d s, where the server usually answers in [\d.]+ s; re-requesting$/)]);
+    expect(reasons.some((r) => /^no response after \d\.\d s, where the server usually answers in [\d.]+ s; re-requesting$/.test(r))).toBe(true);
     // Asked for again from its start (its end may have moved: idle connections steal from it too).
     const silentFrom = s.rangedRequests[1]!.range!.split('-')[0]!;
     expect(s.rangedRequests.slice(4).some((r) => r.range!.startsWith(`${silentFrom}-`))).toBe(true);
