@@ -2,12 +2,12 @@ import type { Dispatcher } from 'undici';
 import { setMaxListeners } from 'node:events';
 import type { ConnectionGrant } from './connection-grant.js';
 import {
-  AbortedError, CrawlingError, HttpError, LocalIoError, ManifestError, RangegetError, isSystemError, localIoError,
+  AbortedError, CrawlingError, LocalIoError, ManifestError, RangegetError, isSystemError, localIoError,
 } from './errors.js';
 import { SpeedMeter, type DownloadEvent } from './events.js';
 import { fetchSegment, type FetchJob } from './fetcher.js';
 import { abortableWait, headersFor, headerValue, retryDelayMs } from './http.js';
-import { isRetryable, refusedConnectionCode } from './network-errors.js';
+import { busyStatus, isRetryable, refusedConnectionCode } from './network-errors.js';
 import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
@@ -147,9 +147,8 @@ export class Connections {
    * connection to go on alone once it is back.
    */
   private retire(source: Plan, err: unknown, failingSince: number): boolean {
-    const busy = err instanceof HttpError && (err.status === 503 || err.status === 429) ? `HTTP ${err.status}` : undefined;
     // With mirrors, a server that refuses or resets connections is dropped instead (dropSource).
-    const refusal = busy ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
+    const refusal = busyStatus(err) ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
     const othersServed = this.watch.someFlowing() || this.lastResponseAt >= failingSince;
     if (refusal === undefined || this.active <= 1 || !othersServed) return false;
     const rest = this.active - 1;

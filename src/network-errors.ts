@@ -85,6 +85,11 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
+/** `HTTP 503` or `HTTP 429`: the server is too busy for this request (or allows fewer connections), else undefined. */
+export function busyStatus(err: unknown): string | undefined {
+  return err instanceof HttpError && (err.status === 503 || err.status === 429) ? `HTTP ${err.status}` : undefined;
+}
+
 /** Codes of a connection the server would not keep: refused, reset or closed, or not accepted in time. */
 const REFUSED_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 

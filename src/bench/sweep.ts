@@ -1,6 +1,7 @@
 import { ProtocolError } from '../errors.js';
 import { trustedCas } from '../files.js';
 import { createDispatcher } from '../http.js';
+import { busyStatus, refusedConnectionCode } from '../network-errors.js';
 import { makePlan } from '../planner.js';
 import { requestHeaders } from '../options.js';
 import { measureRun, type BenchTarget, type RunSample } from './measure.js';
@@ -71,6 +72,8 @@ export interface BenchReport {
   knee: number;
   summary: string;
   results: BenchResult[];
+  /** The connection count at which the server refused connections (and the sweep stopped), or null. */
+  refused: { connections: number; reason: string } | null;
 }
 
 /** Measures the server behind `url` at each connection count and names the knee. */
@@ -80,22 +83,34 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const repeat = options.repeat ?? 1;
   const bytes = Math.min(options.bytes ?? DEFAULT_MAX_BYTES, target.plan.size!);
   const samples = new Map<number, RunSample[]>(counts.map((n) => [n, []]));
-  for (let r = 1; r <= repeat; r++) {
+  let refused: BenchReport['refused'] = null;
+  sweep: for (let r = 1; r <= repeat; r++) {
     for (const connections of counts) {
       options.onRun?.({ connections, repeat: r, of: repeat });
       const durationMs = options.durationSeconds === undefined ? undefined : options.durationSeconds * 1000;
-      samples.get(connections)!.push(await measureRun(target, { connections, bytes, durationMs, toDisk: options.toDisk ?? false, signal: options.signal }));
+      try {
+        samples.get(connections)!.push(await measureRun(target, { connections, bytes, durationMs, toDisk: options.toDisk ?? false, signal: options.signal }));
+      } catch (err) {
+        // A server that allows fewer connections refuses the rest: what was measured below still counts.
+        const reason = busyStatus(err) ?? refusedConnectionCode(err);
+        if (reason === undefined || connections === counts[0]) throw err;
+        refused = { connections, reason };
+        break sweep;
+      }
     }
   }
-  const results = counts.map((n) => summarize(samples.get(n)!));
+  const measured = refused ? counts.slice(0, counts.indexOf(refused.connections)) : counts;
+  const results = measured.map((n) => summarize(samples.get(n)!));
+  const refusal = refused ? ` At ${refused.connections} connections the server refused some (${refused.reason}): it allows fewer.` : '';
   return {
     url: options.url,
     size: target.plan.size ?? null,
     bytesPerRun: bytes,
     durationSeconds: options.durationSeconds ?? null,
     knee: findKnee(results),
-    summary: kneeSentence(results),
+    summary: kneeSentence(results, refused !== null) + refusal,
     results,
+    refused,
   };
 }
 

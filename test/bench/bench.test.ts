@@ -41,6 +41,19 @@ describe('rangeget bench accuracy', () => {
   });
 });
 
+describe('rangeget bench against a connection limit', () => {
+  it('reports the counts the server allows, and where it refused the rest', async () => {
+    // Each run closes its connections, but the server may learn of it after the next run's have
+    // arrived: a limit of 3 leaves room for one stale. The earlier tests' must be gone first.
+    await server.connectionsReach(server.connectionTimes.length, true);
+    server.behaviour = { bytesPerSecond: RATE, maxConnections: 3 };
+    const report = await runBench({ url: server.url(), connections: [1, 2, 4, 8], retries: 1 });
+    expect(report.results.map((r) => r.connections)).toEqual([1, 2]);
+    expect(report.refused).toEqual({ connections: 4, reason: expect.stringMatching(/^(ECONNRESET|UND_ERR_SOCKET|EPIPE)$/) });
+    expect(report.summary).toMatch(/^2 connections reach the best throughput\. At 4 connections the server refused some \((ECONNRESET|UND_ERR_SOCKET|EPIPE)\): it allows fewer\.$/);
+  });
+});
+
 describe('rangeget bench output', () => {
   const dir = useTempDir();
 

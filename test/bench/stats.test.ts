@@ -14,5 +14,6 @@ describe('bench statistics', () => {
     expect(kneeSentence(curve([10, 20, 40, 76, 80]))).toBe('8 connections reach 95% of the best; more add little.');
     expect(kneeSentence(curve([50, 49]))).toBe('1 connection reaches 100% of the best; more add little.');
     expect(kneeSentence(curve([10, 20, 40]))).toMatch(/^4 connections reach the best throughput .* try more/);
+    expect(kneeSentence(curve([10, 20, 40]), true)).toBe('4 connections reach the best throughput.');
   });
 });
