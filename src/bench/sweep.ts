@@ -101,7 +101,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   }
   const measured = refused ? counts.slice(0, counts.indexOf(refused.connections)) : counts;
   const results = measured.map((n) => summarize(samples.get(n)!));
-  const refusal = refused ? ` At ${refused.connections} connections the server refused some (${refused.reason}): it allows fewer.` : '';
+  const refusal = refused ? ` At ${refused.connections} connections some were refused (${refused.reason}), and the sweep stopped: the server may allow fewer.` : '';
   return {
     url: options.url,
     size: target.plan.size ?? null,
