@@ -24,6 +24,9 @@ const MAX_FUTILE_RESTARTS = 2;
 /** The server's usual time to first byte is the median of the latest this many requests'. */
 const FIRST_BYTE_HISTORY = 32;
 
+/** A request to cut, and its error: made only when it is cut (a range out of restarts is judged at every check). */
+type Cut = [Segment, () => CrawlingError];
+
 /** One request for a segment's missing bytes. */
 export interface Attempt {
   /** Cuts the request (with a CrawlingError when it crawls). */
@@ -98,8 +101,9 @@ export class PaceWatch {
     const now = performance.now();
     const samples = this.measure(now);
     this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
+    if (!this.cutting) return;
     const crawlers = this.judgesPaces ? findCrawlers(samples, this.paces.typical) : [];
-    const cuts = crawlers.map((s): [Segment, CrawlingError] => [s, CrawlingError.pace(this.attempts.get(s)!.pace!)]);
+    const cuts = crawlers.map((s): Cut => [s, () => CrawlingError.pace(this.attempts.get(s)!.pace!)]);
     for (const [segment, error] of [...cuts, ...this.silent(now)]) if (!this.cut(segment, error)) return;
   }
 
@@ -121,23 +125,22 @@ export class PaceWatch {
   }
 
   /** The requests still waiting for a response long after the server's usual time to first byte. */
-  private silent(now: number): Array<[Segment, CrawlingError]> {
+  private silent(now: number): Cut[] {
     if (this.firstBytesMs.length === 0) return [];
     const usualMs = median(this.firstBytesMs);
     const waiting = [...this.attempts].filter(([, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs));
-    return waiting.map(([segment, attempt]) => [segment, CrawlingError.silence(now - attempt.sentAt, usualMs)]);
+    return waiting.map(([segment, attempt]) => [segment, () => CrawlingError.silence(now - attempt.sentAt, usualMs)]);
   }
 
-  /** Cuts `segment`'s request with `error`, unless the range is out of restarts. False once cuts are off. */
-  private cut(segment: Segment, error: CrawlingError): boolean {
-    if (!this.cutting) return false;
+  /** Cuts `segment`'s request with its error, unless the range is out of restarts. False once cuts prove futile. */
+  private cut(segment: Segment, error: () => CrawlingError): boolean {
     // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
     if (this.outOfRestarts(segment)) return true;
     if (this.crawlRestarts.has(segment) && ++this.futileRestarts >= MAX_FUTILE_RESTARTS) {
       this.cutting = false;
       return false;
     }
-    this.attempts.get(segment)!.controller.abort(error);
+    this.attempts.get(segment)!.controller.abort(error());
     return true;
   }
 
