@@ -62,7 +62,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
     // Network errors are typed where they happen; a system error that gets here is about a local file.
     throw isSystemError(err) ? localIoError(err, settings.dir) : err;
   } finally {
-    warm?.close();
+    warm?.end();
     await agent.destroy();
   }
 }

@@ -3,6 +3,9 @@ import type { buildConnector } from 'undici';
 
 type Connector = buildConnector.connector;
 type Target = buildConnector.Options;
+/** undici's connector returns the socket it opens (lib/core/connect.js), though its type says void. */
+type OpeningConnector = (...args: Parameters<Connector>) => Socket | undefined;
+const ENDED = 'the download ended';
 
 /**
  * Connections opened while the planner's HEAD is under way, for the range requests that follow it.
@@ -20,6 +23,9 @@ export class WarmConnections {
   /** How many to open next to each server the plan's requests connect to. */
   private count = 0;
   private serving = false;
+  /** Connections still opening, warm or not: see `end`. */
+  private readonly opening = new Set<Socket>();
+  private ended = false;
 
   constructor(private readonly base: Connector) {}
 
@@ -28,12 +34,33 @@ export class WarmConnections {
     const key = keyOf(target);
     const warm = this.serving ? this.sockets.get(key)?.shift() : undefined;
     if (warm) {
-      void warm.then((socket) => (socket && isOpen(socket) ? callback(null, socket) : this.base(target, callback)));
+      void warm.then((socket) => (socket && isOpen(socket) ? callback(null, socket) : this.connectTracked(target, callback)));
       return;
     }
-    this.base(target, callback);
+    this.connectTracked(target, callback);
     if (!this.serving && this.count > 0 && !this.sockets.has(key)) this.openNext(key, target);
   };
+
+  /**
+   * Closes every connection no request took, and gives up the ones still opening: a server, or a
+   * firewall, that drops the handshakes beyond its limit would otherwise keep the process alive
+   * until the connect timeout (--timeout) after the download is done.
+   */
+  end(): void {
+    this.ended = true;
+    this.close();
+    for (const socket of this.opening) socket.destroy(new Error(ENDED));
+  }
+
+  private connectTracked(target: Target, callback: buildConnector.Callback): void {
+    // undici opens a connection again for a request still queued, an aborted one too.
+    if (this.ended) return callback(new Error(ENDED), null);
+    const socket = (this.base as OpeningConnector)(target, callback);
+    if (!socket) return;
+    const opened = () => this.opening.delete(socket);
+    this.opening.add(socket);
+    socket.once('connect', opened).once('close', opened);
+  }
 
   /** Opens `count` connections to the server of each of the plan's next requests, right after that request's own. */
   open(count: number): void {
@@ -47,7 +74,7 @@ export class WarmConnections {
     this.sockets.set(key, list);
     for (let i = 0; i < this.count; i++) {
       // A connection that fails to open is no error yet: a request that needs it connects anew.
-      list.push(new Promise((resolve) => this.base(target, (err, socket) => resolve(err ? undefined : (socket as Socket)))));
+      list.push(new Promise((resolve) => this.connectTracked(target, (err, socket) => resolve(err ? undefined : (socket as Socket)))));
     }
   }
 

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dispatcher } from 'undici';
 import type { Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { buildConnector } from 'undici';
 import { createDispatcher } from '../src/http.js';
 import { WarmConnections } from '../src/preconnect.js';
@@ -45,6 +47,19 @@ function rangedGet(agent: Dispatcher, url: string, start: number) {
   const { origin, pathname } = new URL(url);
   return agent.request({ origin, path: pathname, method: 'GET', headers: { range: `bytes=${start}-${start + 999}` } })
     .then(async (response) => (await response.body.arrayBuffer()).byteLength);
+}
+
+/**
+ * A port whose server never accepts: its event loop is blocked, so its accept queue fills at once
+ * and the handshakes after that are dropped, as behind a firewall's connection limit. `stop` kills it.
+ */
+async function unacceptingPort(): Promise<{ port: string; stop: () => void }> {
+  const program = `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
+    process.stdout.write(String(this.address().port), () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0));
+  });`;
+  const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [port] = (await once(child.stdout, 'data')) as [Buffer];
+  return { port: port.toString(), stop: () => child.kill('SIGKILL') };
 }
 
 describe('WarmConnections', () => {
@@ -109,6 +124,27 @@ describe('WarmConnections', () => {
     warm.serve(server.url(), 1);
     expect(await rangedGet(agent, server.url(), 0)).toBe(1000);
     expect(server.connectionTimes).toHaveLength(3);
+  });
+
+  it('gives up the connections still opening when it ends, rather than hold the process until their timeout', async () => {
+    const server = await unacceptingPort();
+    const warm = new WarmConnections(buildConnector({ timeout: 60_000 }));
+    const target = { hostname: '127.0.0.1', port: server.port, protocol: 'http:' };
+    const opened: Socket[] = [];
+    try {
+      const outcomes = [1, 2, 3, 4].map(() => new Promise<Error | null>((resolve) => warm.connect(target, (err, socket) => {
+        if (socket) opened.push(socket);
+        resolve(err);
+      })));
+      // The accept queue takes two at most; the others' handshakes go unanswered.
+      await Promise.race(outcomes);
+      warm.end();
+      const errors = await Promise.all(outcomes);
+      expect(errors.filter((err) => err?.message === 'the download ended').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const socket of opened) socket.destroy();
+      server.stop();
+    }
   });
 
   it('opens none when the request before them cannot connect, and fails as that one does', async () => {
