@@ -6,7 +6,7 @@ import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
 import { readBytesFor, recyclingReads } from './read-buffers.js';
 import { WarmConnections } from './preconnect.js';
-import { buildConnector, EnvHttpProxyAgent } from './undici.js';
+import { buildConnector, EnvHttpProxyAgent, poolFactory } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -37,8 +37,9 @@ export interface Dispatchers {
  * The dispatcher for all requests of one download: HTTP/1.1 only (ranges on one HTTP/2 connection
  * would share one congestion window), one request per connection at a time, our own timeouts
  * (undici's 300 s are far too long), TLS verified unless --insecure, proxies honoured, socket
- * reads into recycled buffers (read-buffers.ts), each host resolved once (lookup.ts), and
- * connections that can open ahead of the requests (preconnect.ts).
+ * reads into recycled buffers (read-buffers.ts), each host resolved once (lookup.ts),
+ * connections that can open ahead of the requests (preconnect.ts), and requests given to idle
+ * connected clients first (undici.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
@@ -58,6 +59,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatchers {
     requestTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
+    ...(poolFactory ? { factory: poolFactory } : {}),
     ...(options.proxy ? { httpProxy: options.proxy, httpsProxy: options.proxy } : {}),
   });
   return { agent, warm };

@@ -56,3 +56,34 @@ function loadConnector(): typeof Undici.buildConnector {
 }
 
 export const buildConnector = loadConnector();
+
+type PoolFactory = (origin: string | URL, options: object) => Undici.Dispatcher;
+
+/**
+ * undici's pool gives a request to its first client that is not busy, connected or not. Behind a
+ * server that takes only so many connections (a firewall dropping the handshakes of the others),
+ * requests then wait on fresh connections that are never accepted while connected ones idle. This
+ * pool gives a request an idle connected client first. Undefined should a later undici 7 move the
+ * pool's internals: undici's own pool is used then (test/undici.test.ts notices).
+ */
+function loadPoolFactory(): PoolFactory | undefined {
+  try {
+    const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+    const { kClients, kGetDispatcher } = require('undici/lib/dispatcher/pool-base.js') as Record<string, symbol>;
+    const { kConnected, kBusy } = require('undici/lib/core/symbols.js') as Record<string, symbol>;
+    if (![kClients, kGetDispatcher, kConnected, kBusy].every((key) => typeof key === 'symbol')) return undefined;
+    type Internals = Record<symbol, unknown>;
+    class PreferConnectedPool extends Pool {
+      [kGetDispatcher!](): unknown {
+        const clients = (this as unknown as Internals)[kClients!] as Internals[];
+        return clients.find((client) => client[kConnected!] && !client[kBusy!])
+          ?? (Pool.prototype as unknown as Record<symbol, () => unknown>)[kGetDispatcher!]!.call(this);
+      }
+    }
+    return (origin, options) => new PreferConnectedPool(origin, options);
+  } catch {
+    return undefined;
+  }
+}
+
+export const poolFactory = loadPoolFactory();

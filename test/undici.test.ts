@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { createDispatcher } from '../src/http.js';
+import { TestServer, testData } from './support/test-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -52,6 +54,26 @@ describe('undici, loaded in part', () => {
       'console.log(JSON.stringify({ kept: require.cache[path].exports === real }));',
     ].join('\n');
     expect(runModule(script)).toEqual({ kept: true });
+  });
+});
+
+describe('the connection pool', () => {
+  it('gives a request an idle connected client before one whose connection closed', async () => {
+    const server = await TestServer.start(testData(1000));
+    const { agent } = createDispatcher({ connections: 2, timeoutMs: 5000, insecure: false });
+    const { origin } = new URL(server.url());
+    const get = (reset: boolean) => agent.request({ origin, path: '/file.bin', method: 'GET', reset }).then((r) => r.body.dump());
+    try {
+      // The first client's connection closes after its request; the second's stays open.
+      await Promise.all([get(true), get(false)]);
+      await server.connectionsReach(1, true);
+      await get(false);
+      // undici's own pool would take the first client, and connect it again.
+      expect(server.connectionTimes).toHaveLength(2);
+    } finally {
+      await agent.destroy();
+      await server.close();
+    }
   });
 });
 
