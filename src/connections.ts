@@ -19,6 +19,8 @@ import { SegmentWriter, FileWriter } from './writer.js';
 const PROGRESS_INTERVAL_MS = 200;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
 const LIMIT_BURST_SECONDS = 0.05;
+/** Requests in a row with no response at all before a connection retires (see `retireSilent`). */
+const SILENCES_TO_RETIRE = 2;
 /** An attempt that delivered this much before failing resets the range's retry count. */
 const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
 
@@ -50,9 +52,9 @@ export class Connections {
    */
   servedLastModified: string | null = null;
   private active = 0;
+  /** Workers not retired: the connections the download goes on with. */
+  private workers = 0;
   private bytesWritten = 0;
-  /** When the latest response passed its checks: whether the server serves the other connections. */
-  private lastResponseAt = 0;
   /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
   private sources: Plan[] = [];
   private readonly reresolver: Reresolver;
@@ -100,20 +102,26 @@ export class Connections {
           continue;
         }
         this.peakActive = Math.max(this.peakActive, ++this.active);
+        // A retiring connection stops counting as active when it decides to, for the next to decide.
+        let retired = false;
         try {
-          if ((await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten)) === 'retired') return;
+          retired = (await this.fetchWithRetries(segment, source, partPath, file, stopper.signal, onWritten)) === 'retired';
         } catch (err) {
           if (!this.dropSource(source, err)) stopper.fail(err);
         } finally {
-          this.active--;
+          if (!retired) this.active--;
           work.release(segment);
           this.wakeIdle();
         }
+        if (retired) return;
       }
     };
     const running: Promise<void>[] = [];
     const addWorkers = (count: number, bytesEach: number) => {
-      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) running.push(worker(running.length, startDelayMs(i, count, bytesEach)));
+      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) {
+        this.workers++;
+        running.push(worker(running.length, startDelayMs(i, count, bytesEach)));
+      }
     };
     addWorkers(workers, work.segments.reduce((sum, s) => sum + unreceived(s), 0) / workers);
     if (plan.ranges) {
@@ -149,11 +157,30 @@ export class Connections {
   private retire(source: Plan, err: unknown, failingSince: number): boolean {
     // With mirrors, a server that refuses or resets connections is dropped instead (dropSource).
     const refusal = busyStatus(err) ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
-    const othersServed = this.watch.someFlowing() || this.lastResponseAt >= failingSince;
+    const othersServed = this.watch.someFlowing() || this.watch.lastResponseAt >= failingSince;
     if (refusal === undefined || this.active <= 1 || !othersServed) return false;
-    const rest = this.active - 1;
-    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${refusal}); going on with ${rest}` });
+    this.noteRetirement(source, refusal);
     return true;
+  }
+
+  /**
+   * A server that takes no more connections than it serves leaves the others unanswered: their
+   * handshakes dropped by a firewall, or waiting in a full accept queue. A connection whose requests
+   * were silent twice in a row (cut by the pace watch, which judges silence only while the server
+   * answers others) retires and leaves its range to the others, rather than each of its requests
+   * holding a range until --timeout. Never below the most requests the server has answered at once:
+   * a server slow to answer some ranges (a cache filling them) says nothing about the connections.
+   */
+  private retireSilent(source: Plan, err: CrawlingError): boolean {
+    if (this.workers - 1 < this.watch.peakFlowing) return false;
+    this.noteRetirement(source, err.silence === 'no connection' ? 'connections not accepted' : 'no response');
+    return true;
+  }
+
+  private noteRetirement(source: Plan, reason: string): void {
+    this.active--;
+    this.workers--;
+    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${reason}); going on with ${this.workers}` });
   }
 
   /**
@@ -188,7 +215,7 @@ export class Connections {
 
   /** Fetches `segment`, retrying; 'retired' when the server refuses this connection but serves others (see `retire`). */
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<'done' | 'retired'> {
-    for (let failures = 0, failingSince = 0; ;) {
+    for (let failures = 0, failingSince = 0, silences = 0; ;) {
       const writtenBefore = segment.written;
       try {
         await this.attempt(segment, plan, file, signal, onWritten);
@@ -197,7 +224,11 @@ export class Connections {
         if (isSystemError(err)) throw localIoError(err, partPath);
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
-        if (err instanceof CrawlingError && !signal.aborted && this.restartCrawler(segment, err)) continue;
+        silences = err instanceof CrawlingError && err.silence ? silences + 1 : 0;
+        if (err instanceof CrawlingError && !signal.aborted) {
+          if (silences >= SILENCES_TO_RETIRE && this.retireSilent(plan, err)) return 'retired';
+          if (this.restartCrawler(segment, err)) continue;
+        }
         if (!signal.aborted && isExpiredTarget(err, plan)) {
           await this.reresolver.reresolve(plan, err, this.bytesWritten);
           continue;
@@ -245,8 +276,10 @@ export class Connections {
       size: plan.size,
       writer,
       signal: AbortSignal.any([signal, attempt.controller.signal]),
+      onSent: () => {
+        attempt.sent = true;
+      },
       onHeaders: (headers) => {
-        this.lastResponseAt = performance.now();
         this.watch.flowing(segment, attempt);
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },
@@ -255,9 +288,12 @@ export class Connections {
     };
   }
 
-  /** Counts a crawl restart (no backoff, not a failure); false once a range has had too many. */
+  /**
+   * Counts a crawl restart (no backoff, not a failure); false once a range has had too many. A
+   * request that never had a connection counts against no range: its silence is the connection's.
+   */
   private restartCrawler(segment: Segment, err: CrawlingError): boolean {
-    const restarts = this.watch.countRestart(segment);
+    const restarts = err.silence === 'no connection' ? segment.retries + 1 : this.watch.countRestart(segment);
     if (restarts === undefined) return false;
     this.noteRetry(segment, restarts, 0, err.message);
     return true;

@@ -73,12 +73,15 @@ export class CrawlingError extends NetworkError {
     return new CrawlingError(`crawling at ${Math.round(bytesPerSecond / 1024)} KiB/s while the other connections are much faster`);
   }
 
-  static silence(waitedMs: number, usualMs: number): CrawlingError {
+  /** `sent`: whether the request had a connection to go out on. */
+  static silence(waitedMs: number, usualMs: number, sent: boolean): CrawlingError {
     const seconds = (ms: number) => (ms / 1000).toFixed(ms < 100 ? 3 : 1);
-    return new CrawlingError(`no response after ${seconds(waitedMs)} s, where the server usually answers in ${seconds(usualMs)} s`);
+    const silence = sent ? 'no response' : 'no connection';
+    return new CrawlingError(`${silence} after ${seconds(waitedMs)} s, where the server usually answers in ${seconds(usualMs)} s`, silence);
   }
 
-  private constructor(what: string) {
+  /** `silence`: what the request lacked when it got no response at all, rather than crawling. */
+  private constructor(what: string, readonly silence?: 'no response' | 'no connection') {
     super(`${what}; re-requesting`);
   }
 }

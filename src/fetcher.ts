@@ -27,6 +27,8 @@ export interface FetchJob {
   size: number | undefined;
   writer: ChunkSink;
   signal: AbortSignal;
+  /** Called when the request goes out on a connection. */
+  onSent?: () => void;
   /** Called when response headers arrive and pass the checks (time to first byte). */
   onHeaders?: (headers: IncomingHttpHeaders) => void;
   /** Shared by every connection of a download to cap its overall speed (--limit-rate). */
@@ -104,6 +106,7 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.failure) controller.abort(this.failure);
+    else this.job.onSent?.();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {

@@ -32,6 +32,8 @@ export interface Attempt {
   /** Cuts the request (with a CrawlingError when it crawls). */
   controller: AbortController;
   sentAt: number;
+  /** Whether it has gone out on a connection (it may wait for one). */
+  sent?: boolean;
   /** From its response headers on, its pace (not while it waits for a reply). */
   flowing?: { since: number; meter: SpeedMeter };
   /** Bytes per second at the last check: how long it has left, and what a steal from it gains. */
@@ -54,6 +56,12 @@ export class PaceWatch {
   private cutting = true;
   /** The latest requests' times to first byte, oldest first. */
   private readonly firstBytesMs: number[] = [];
+  /** Requests with their response now. */
+  private flowingNow = 0;
+  /** When the latest response arrived: whether the server serves the other connections. */
+  lastResponseAt = -Infinity;
+  /** The most requests that had their response at once: how many connections the server has served together. */
+  peakFlowing = 0;
   readonly paces: Paces = {
     of: (segment) => this.attempts.get(segment)?.pace,
     rateOf: (segment) => this.attempts.get(segment)?.rate,
@@ -80,17 +88,19 @@ export class PaceWatch {
     const since = performance.now();
     meter.sample(since, segment.received);
     attempt.flowing = { since, meter };
+    this.peakFlowing = Math.max(this.peakFlowing, ++this.flowingNow);
+    this.lastResponseAt = since;
     if (this.firstBytesMs.push(since - attempt.sentAt) > FIRST_BYTE_HISTORY) this.firstBytesMs.shift();
   }
 
   end(segment: Segment): void {
+    if (this.attempts.get(segment)?.flowing) this.flowingNow--;
     this.attempts.delete(segment);
   }
 
   /** Whether some running request has its response: the server serves this download now. */
   someFlowing(): boolean {
-    for (const attempt of this.attempts.values()) if (attempt.flowing) return true;
-    return false;
+    return this.flowingNow > 0;
   }
 
   /**
@@ -101,10 +111,11 @@ export class PaceWatch {
     const now = performance.now();
     const samples = this.measure(now);
     this.paces.typical = typicalSpeed(samples, this.connections, this.paces.typical);
-    if (!this.cutting) return;
-    const crawlers = this.judgesPaces ? findCrawlers(samples, this.paces.typical) : [];
-    const cuts = crawlers.map((s): Cut => [s, () => CrawlingError.pace(this.attempts.get(s)!.pace!)]);
-    for (const [segment, error] of [...cuts, ...this.silent(now)]) if (!this.cut(segment, error)) return;
+    // Silence is the connection's, not a shared link's: cut even once crawl cuts proved futile.
+    for (const [segment, error] of this.silent(now)) this.abort(segment, error);
+    if (!this.cutting || !this.judgesPaces) return;
+    const crawlers = findCrawlers(samples, this.paces.typical);
+    for (const segment of crawlers) if (!this.cut(segment, () => CrawlingError.pace(this.attempts.get(segment)!.pace!))) return;
   }
 
   /** The pace of each request whose body has flowed a pace check's time; notes each one's rate and pace. */
@@ -124,15 +135,21 @@ export class PaceWatch {
     return samples;
   }
 
-  /** The requests still waiting for a response long after the server's usual time to first byte. */
+  /**
+   * The requests still waiting for a response long after the server's usual time to first byte,
+   * while it answers others: one has its response now, or got it after they were sent. One sent on
+   * a connection counts against its range's restarts; one that never had a connection, against
+   * none (Connections.restartCrawler).
+   */
   private silent(now: number): Cut[] {
     if (this.firstBytesMs.length === 0) return [];
     const usualMs = median(this.firstBytesMs);
-    const waiting = [...this.attempts].filter(([, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs));
-    return waiting.map(([segment, attempt]) => [segment, () => CrawlingError.silence(now - attempt.sentAt, usualMs)]);
+    const waiting = [...this.attempts].filter(([segment, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs)
+      && (this.flowingNow > 0 || this.lastResponseAt > attempt.sentAt) && !(attempt.sent && this.outOfRestarts(segment)));
+    return waiting.map(([segment, attempt]) => [segment, () => CrawlingError.silence(now - attempt.sentAt, usualMs, attempt.sent ?? false)]);
   }
 
-  /** Cuts `segment`'s request with its error, unless the range is out of restarts. False once cuts prove futile. */
+  /** Cuts `segment`'s crawling request, unless the range is out of restarts. False once cuts prove futile. */
   private cut(segment: Segment, error: () => CrawlingError): boolean {
     // A range out of crawl restarts is left to its pace: cut again, it would fail the download.
     if (this.outOfRestarts(segment)) return true;
@@ -140,8 +157,12 @@ export class PaceWatch {
       this.cutting = false;
       return false;
     }
-    this.attempts.get(segment)!.controller.abort(error());
+    this.abort(segment, error);
     return true;
+  }
+
+  private abort(segment: Segment, error: () => CrawlingError): void {
+    this.attempts.get(segment)!.controller.abort(error());
   }
 
   /** Counts a crawl restart of `segment`: its number, or undefined once the range has had too many. */

@@ -275,6 +275,18 @@ describe('download', () => {
     expect(server.connectionTimes.length).toBeGreaterThan(12);
   });
 
+  it('goes on with fewer connections when the server leaves those beyond its limit unanswered', async () => {
+    const data = testData(32 * MiB);
+    const { notices, result } = await getChecked(data, { servedConnections: 4, bytesPerSecond: 8 * MiB }, {
+      connections: 12,
+      // Waiting out the timeout would take longer than the test may.
+      timeoutMs: 30_000,
+      signal: AbortSignal.timeout(20_000),
+    });
+    expect(result.bytes).toBe(data.length);
+    expect(notices.join('\n')).toMatch(/refuses more connections \(no response\); going on with \d+/);
+  });
+
   it('fails fast on a 404 with the status', async () => {
     const s = await serve(testData(10), { status: 404 });
     const err = await get(s.url()).catch((e: unknown) => e);

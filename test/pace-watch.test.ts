@@ -59,6 +59,7 @@ describe('PaceWatch', () => {
       const watch = new PaceWatch(2, judgesPaces);
       const [silent, answered] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
       const waiting = watch.start(silent!);
+      waiting.sent = true;
       await sleep(550);
       watch.check();
       // The server has answered nothing yet: nothing to compare with.
@@ -69,6 +70,43 @@ describe('PaceWatch', () => {
       expect(reason).toBeInstanceOf(CrawlingError);
       expect((reason as Error).message).toMatch(/^no response after \d\.\d s, where the server usually answers in 0\.0\d\d s; re-requesting$/);
     }
+  });
+
+  it('judges no silence while the server answers no one: none flows, and none answered since the request went out', async () => {
+    const watch = new PaceWatch(2);
+    const [answered, waiting] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
+    watch.flowing(answered!, watch.start(answered!));
+    watch.end(answered!);
+    const attempt = watch.start(waiting!);
+    attempt.sent = true;
+    await sleep(550);
+    watch.check();
+    expect(attempt.controller.signal.aborted).toBe(false);
+  });
+
+  it('cuts a request that never had a connection even when its range is out of restarts, and says so', async () => {
+    for (const sent of [false, true]) {
+      const watch = new PaceWatch(2);
+      const [waiting, answered] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
+      [1, 2, 3].forEach(() => watch.countRestart(waiting!));
+      const attempt = watch.start(waiting!);
+      attempt.sent = sent;
+      await sleep(550);
+      watch.flowing(answered!, watch.start(answered!));
+      watch.check();
+      // A request on a connection, silent, is the range's: out of restarts, it is left to its timeout.
+      expect(attempt.controller.signal.aborted).toBe(!sent);
+      if (!sent) expect(attempt.controller.signal.reason).toMatchObject({ silence: 'no connection', message: expect.stringMatching(/^no connection after/) });
+    }
+  });
+
+  it('counts the most requests that had their response at once', () => {
+    const watch = new PaceWatch(4);
+    const segments = [0, 1, 2].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
+    for (const segment of segments.slice(0, 2)) watch.flowing(segment, watch.start(segment));
+    watch.end(segments[0]!);
+    watch.flowing(segments[2]!, watch.start(segments[2]!));
+    expect(watch.peakFlowing).toBe(2);
   });
 
   it('tells whether some running request has its response', () => {

@@ -53,6 +53,11 @@ export interface Behaviour {
   maxActive?: number;
   /** At most this many connections at once; the others are reset as they arrive, as a firewall's per-client limit does. */
   maxConnections?: number;
+  /**
+   * At most this many connections served at once; the others wait unanswered until one of those
+   * closes, as in a server's full accept queue, or behind a firewall that drops their handshakes.
+   */
+  servedConnections?: number;
   /** Each response gives the same file one of two ETags in turn, as servers behind a load balancer can. */
   flappingEtag?: boolean;
   /** Each response names a new version (ETag and Last-Modified) of the same bytes, as for a file rewritten between requests. */
@@ -96,6 +101,8 @@ export class TestServer {
   private activeResponses = 0;
   private token = 0;
   private tokenUses = 0;
+  /** Connections waiting for a place (servedConnections), with the requests they sent meanwhile. */
+  private readonly held = new Map<Socket, (() => void)[]>();
 
   static async start(data: Buffer, behaviour: Behaviour = {}): Promise<TestServer> {
     const server = new TestServer();
@@ -150,12 +157,26 @@ export class TestServer {
 
   private countConnections(): void {
     let open = 0;
+    const serve = (socket: Socket) => {
+      open++;
+      socket.on('close', () => {
+        open--;
+        const first = this.held.entries().next();
+        if (first.done) return;
+        const [next, requests] = first.value;
+        this.held.delete(next);
+        serve(next);
+        requests.forEach((handle) => handle());
+      });
+    };
     this.server!.server.on('connection', (socket: Socket) => {
       this.connectionTimes.push(performance.now());
       socket.on('close', () => this.closeTimes.push(performance.now()));
-      if (open >= (this.behaviour.maxConnections ?? Infinity)) return void socket.resetAndDestroy();
-      open++;
-      socket.on('close', () => open--);
+      const { maxConnections = Infinity, servedConnections = Infinity } = this.behaviour;
+      if (open >= maxConnections) return void socket.resetAndDestroy();
+      if (open < servedConnections) return serve(socket);
+      this.held.set(socket, []);
+      socket.on('close', () => this.held.delete(socket));
     });
   }
 
@@ -164,6 +185,8 @@ export class TestServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const waiting = this.held.get(req.socket);
+    if (waiting) return void waiting.push(() => this.handle(req, res));
     const b = this.behaviour;
     const h = req.headers;
     if (req.method === 'HEAD' && b.headDelayMs) {
