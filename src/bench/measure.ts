@@ -5,14 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { isSystemError, localIoError } from '../errors.js';
+import { CrawlingError, isSystemError, localIoError } from '../errors.js';
 import { fetchSegment } from '../fetcher.js';
 import { tempFileError } from '../files.js';
 import { createDispatcher, retryDelayMs, type Headers } from '../http.js';
 import { isRetryable } from '../network-errors.js';
 import { ifRangeValue, type Plan } from '../planner.js';
 import type { ByteRange } from '../range.js';
-import { newSegment, splitIntoRanges, type Segment } from '../scheduler.js';
+import { isSilent, newSegment, splitIntoRanges, type Segment } from '../scheduler.js';
+import { median } from '../stats.js';
 import { DiscardSink, SegmentWriter, FileWriter, type ChunkSink } from '../writer.js';
 
 /** The server under test and how to talk to it. */
@@ -60,7 +61,28 @@ export interface RunSample {
   perConnection: ConnectionSample[];
 }
 
-/** One measurement: `connections` fresh connections, each reading its own share of the object once. */
+/** How often a run looks for connections the server leaves unanswered. */
+const SILENCE_CHECK_MS = 100;
+/**
+ * A request unanswered this long, at least, ends the sweep: past two lost handshake packets (TCP
+ * sends the SYN again after 1 s, then after 2 s more), which a lossy path may cost one connection.
+ */
+const SILENCE_MIN_MS = 3500;
+
+/** One request of a run: when it went out, whether on a connection, and how long its response took. */
+interface Waiting {
+  sentAt: number;
+  sent: boolean;
+  answeredAfterMs?: number;
+  /** It failed (and is retried as another). */
+  over: boolean;
+}
+
+/**
+ * One measurement: `connections` fresh connections, each reading its own share of the object once.
+ * Rejects with a silence CrawlingError when the server leaves one unanswered while it answers
+ * others (a limit that drops the connections beyond it): waiting for it would measure the timeout.
+ */
 export async function measureRun(target: BenchTarget, options: RunOptions): Promise<RunSample> {
   const disk = options.toDisk ? await openScratch(options.bytes, options.connections) : undefined;
   const agent = createDispatcher({ ...target, connections: options.connections }).agent;
@@ -73,11 +95,18 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
   const connectMs: number[] = [];
   const onConnected = () => connectMs.push(performance.now() - started);
   subscribe('undici:client:connected', onConnected);
+  const requests: Waiting[] = [];
+  let silence: CrawlingError | undefined;
+  const watch = setInterval(() => {
+    silence ??= findSilence(requests);
+    if (silence) stop.abort();
+  }, SILENCE_CHECK_MS);
   try {
     const ranges = splitIntoRanges(options.bytes, options.connections, 1);
     const sinkFor = (segment: Segment): ChunkSink => (disk ? new SegmentWriter(disk.file, segment, () => {}) : new DiscardSink(segment));
-    const perConnection = await Promise.all(ranges.map((range) => fetchShare(target, agent, range, sinkFor, stop.signal, started)));
+    const perConnection = await Promise.all(ranges.map((range) => fetchShare(target, agent, range, sinkFor, stop.signal, started, requests)));
     if (options.signal?.aborted) throw options.signal.reason;
+    if (silence) throw silence;
     return {
       connections: options.connections,
       bytes: perConnection.reduce((sum, c) => sum + c.bytes, 0),
@@ -88,6 +117,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
   } catch (err) {
     throw disk && isSystemError(err) ? localIoError(err, disk.path) : err;
   } finally {
+    clearInterval(watch);
     unsubscribe('undici:client:connected', onConnected);
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
@@ -99,7 +129,7 @@ export async function measureRun(target: BenchTarget, options: RunOptions): Prom
 /** One connection's share, retried from where it stopped; an abort (end of --duration) ends it early. */
 async function fetchShare(
   target: BenchTarget, agent: Dispatcher, range: ByteRange, sinkFor: (segment: Segment) => ChunkSink,
-  signal: AbortSignal, started: number,
+  signal: AbortSignal, started: number, requests: Waiting[],
 ): Promise<ConnectionSample> {
   const { plan } = target;
   const segment = newSegment(range);
@@ -107,12 +137,18 @@ async function fetchShare(
   let headersAt: number | undefined;
   while (!signal.aborted) {
     const sentAt = performance.now();
+    const request: Waiting = { sentAt, sent: false, over: false };
+    requests.push(request);
     try {
       await fetchSegment({
         dispatcher: agent, url: plan.finalUrl, headers: target.headers, segment, ranged: true, ifRange: ifRangeValue(plan),
         etag: plan.etag, lastModified: plan.lastModified, size: plan.size, writer: sinkFor(segment), signal,
         stallTimeoutMs: target.timeoutMs,
+        onSent: () => {
+          request.sent = true;
+        },
         onHeaders: () => {
+          request.answeredAfterMs = performance.now() - sentAt;
           if (headersAt !== undefined) return;
           headersAt = performance.now();
           sample.ttfbMs = headersAt - sentAt;
@@ -121,6 +157,7 @@ async function fetchShare(
       });
       break;
     } catch (err) {
+      request.over = true;
       if (signal.aborted) break;
       sample.errors++;
       if (!isRetryable(err) || sample.retries >= target.retries) throw err;
@@ -135,6 +172,23 @@ async function fetchShare(
   const transferSeconds = (doneAt - (headersAt ?? doneAt)) / 1000;
   sample.throughput = transferSeconds > 0 ? sample.bytes / transferSeconds : 0;
   return sample;
+}
+
+/**
+ * The silence of a request the server leaves unanswered, judged as the downloader does (isSilent)
+ * against the time to first byte of the ones it answered, but only after SILENCE_MIN_MS; undefined
+ * while it answers none.
+ */
+function findSilence(requests: readonly Waiting[]): CrawlingError | undefined {
+  const now = performance.now();
+  const answered = requests.flatMap((r) => (r.answeredAfterMs === undefined ? [] : [r.answeredAfterMs]));
+  if (answered.length === 0) return undefined;
+  const usualMs = median(answered);
+  const silent = requests.find((r) => {
+    const waitedMs = now - r.sentAt;
+    return !r.over && r.answeredAfterMs === undefined && waitedMs >= SILENCE_MIN_MS && isSilent(waitedMs, usualMs);
+  });
+  return silent && CrawlingError.silence(now - silent.sentAt, usualMs, silent.sent);
 }
 
 /** A sparse temporary file for --to-disk, removed when closed. */

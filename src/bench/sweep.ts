@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.js';
+import { CrawlingError, ProtocolError } from '../errors.js';
 import { trustedCas } from '../files.js';
 import { createDispatcher } from '../http.js';
 import { busyStatus, refusedConnectionCode } from '../network-errors.js';
@@ -91,8 +91,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       try {
         samples.get(connections)!.push(await measureRun(target, { connections, bytes, durationMs, toDisk: options.toDisk ?? false, signal: options.signal }));
       } catch (err) {
-        // A server that allows fewer connections refuses the rest: what was measured below still counts.
-        const reason = busyStatus(err) ?? refusedConnectionCode(err);
+        // A server that allows fewer connections refuses the rest, or leaves them unanswered: what
+        // was measured below still counts.
+        const reason = busyStatus(err) ?? refusedConnectionCode(err) ?? (err instanceof CrawlingError ? err.silence : undefined);
         if (reason === undefined || connections === counts[0]) throw err;
         refused = { connections, reason };
         break sweep;

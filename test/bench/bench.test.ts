@@ -54,6 +54,17 @@ describe('rangeget bench against a connection limit', () => {
   });
 });
 
+describe('rangeget bench against a server that leaves connections beyond its limit unanswered', () => {
+  it('reports the counts the server answers, and where it left some unanswered', async () => {
+    await server.connectionsReach(server.connectionTimes.length, true);
+    server.behaviour = { bytesPerSecond: RATE, servedConnections: 3 };
+    const report = await runBench({ url: server.url(), connections: [1, 2, 4, 8] });
+    expect(report.results.map((r) => r.connections)).toEqual([1, 2]);
+    expect(report.refused).toEqual({ connections: 4, reason: 'no response' });
+    expect(report.summary).toMatch(/^2 connections reach the best throughput\. At 4 connections some were refused \(no response\), and the sweep stopped: the server may allow fewer\.$/);
+  });
+});
+
 describe('rangeget bench output', () => {
   const dir = useTempDir();
 
