@@ -54,6 +54,8 @@ export class Connections {
   private active = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
+  /** Retirements not yet reported (noteRetirement). */
+  private retirementNotice: { message: string; timer: NodeJS.Immediate } | undefined;
   private bytesWritten = 0;
   /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
   private sources: Plan[] = [];
@@ -141,6 +143,7 @@ export class Connections {
       this.context.moreConnections?.take(undefined);
       clearInterval(progress);
       clearInterval(pace);
+      this.flushRetirementNotice();
       this.context.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -177,10 +180,20 @@ export class Connections {
     return true;
   }
 
+  /** Says so once for the connections that retire together (12 of 16 behind a limit of 4): one line, the count left. */
   private noteRetirement(source: Plan, reason: string): void {
     this.active--;
     this.workers--;
-    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} refuses more connections (${reason}); going on with ${this.workers}` });
+    const message = `${new URL(source.finalUrl).host} refuses more connections (${reason}); going on with `;
+    if (this.retirementNotice?.message !== message) this.flushRetirementNotice();
+    this.retirementNotice ??= { message, timer: setImmediate(() => this.flushRetirementNotice()) };
+  }
+
+  private flushRetirementNotice(): void {
+    if (!this.retirementNotice) return;
+    clearImmediate(this.retirementNotice.timer);
+    this.context.emit({ type: 'notice', message: `${this.retirementNotice.message}${this.workers}` });
+    this.retirementNotice = undefined;
   }
 
   /**
