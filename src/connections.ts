@@ -55,7 +55,7 @@ export class Connections {
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
   /** Retirements not yet reported (noteRetirement). */
-  private retirementNotice: { message: string; timer: NodeJS.Immediate } | undefined;
+  private retirementNotice: { host: string; reasons: Set<string>; timer: NodeJS.Immediate } | undefined;
   private bytesWritten = 0;
   /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
   private sources: Plan[] = [];
@@ -184,16 +184,18 @@ export class Connections {
   private noteRetirement(source: Plan, reason: string): void {
     this.active--;
     this.workers--;
-    const message = `${new URL(source.finalUrl).host} refuses more connections (${reason}); going on with `;
-    if (this.retirementNotice?.message !== message) this.flushRetirementNotice();
-    this.retirementNotice ??= { message, timer: setImmediate(() => this.flushRetirementNotice()) };
+    const { host } = new URL(source.finalUrl);
+    if (this.retirementNotice?.host !== host) this.flushRetirementNotice();
+    this.retirementNotice ??= { host, reasons: new Set(), timer: setImmediate(() => this.flushRetirementNotice()) };
+    this.retirementNotice.reasons.add(reason);
   }
 
   private flushRetirementNotice(): void {
-    if (!this.retirementNotice) return;
-    clearImmediate(this.retirementNotice.timer);
-    this.context.emit({ type: 'notice', message: `${this.retirementNotice.message}${this.workers}` });
+    const notice = this.retirementNotice;
+    if (!notice) return;
     this.retirementNotice = undefined;
+    clearImmediate(notice.timer);
+    this.context.emit({ type: 'notice', message: `${notice.host} refuses more connections (${[...notice.reasons].join(', ')}); going on with ${this.workers}` });
   }
 
   /**

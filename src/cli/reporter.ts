@@ -29,6 +29,9 @@ export interface ReporterOptions {
 }
 
 type Timed = DownloadEvent & { time: string };
+type Retry = Extract<DownloadEvent, { type: 'retry' }>;
+/** Ranges named in a line that says several are retried at once. */
+const NAMED_RANGES = 3;
 
 const PLAIN_INTERVAL_MS = 5000;
 const REDRAW_INTERVAL_MS = 100;
@@ -60,6 +63,8 @@ export class Reporter {
   /** Each download's output path, from its start event on (--json). */
   private readonly paths = new Map<string, string>();
   private drawnLines = 0;
+  /** Retries of one download that say the same, printed as one line at the end of this turn (see `retry`). */
+  private pendingRetries: { key: string; event: Retry; starts: number[]; timer: NodeJS.Immediate } | undefined;
   private lastDraw = 0;
   private readonly stderr: NodeJS.WriteStream;
   private readonly stdout: NodeJS.WritableStream;
@@ -97,7 +102,7 @@ export class Reporter {
       case 'notice':
         return this.line(`rangeget: ${event.message}`);
       case 'retry':
-        return this.line(`rangeget: retrying bytes ${event.range.start}- in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
+        return this.retry(key, event);
       case 'done':
         this.live.delete(key);
         return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(event.seconds < 1 ? 2 : 1)} s, ${averageSpeed(event)}, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
@@ -176,7 +181,30 @@ export class Reporter {
   }
 
   /** Prints a line above the live block, then redraws the block. */
+  /**
+   * Requests cut together (12 silent ones behind a server's connection limit) would print 12 lines
+   * that differ only in the range: they make one, naming the first few ranges.
+   */
+  private retry(key: string, event: Retry): void {
+    const same = `${key} ${event.attempt} ${event.delayMs} ${event.reason}`;
+    if (this.pendingRetries?.key !== same) this.flushRetries();
+    this.pendingRetries ??= { key: same, event, starts: [], timer: setImmediate(() => this.flushRetries()) };
+    this.pendingRetries.starts.push(event.range.start);
+  }
+
+  private flushRetries(): void {
+    const pending = this.pendingRetries;
+    if (!pending) return;
+    this.pendingRetries = undefined;
+    clearImmediate(pending.timer);
+    const { event, starts } = pending;
+    const named = starts.slice(0, NAMED_RANGES).map((start) => `${start}-`).join(', ');
+    const ranges = starts.length === 1 ? `bytes ${named}` : `${starts.length} ranges (bytes ${named}${starts.length > NAMED_RANGES ? ', …' : ''})`;
+    this.line(`rangeget: retrying ${ranges} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
+  }
+
   private line(text: string): void {
+    this.flushRetries();
     this.stderr.write(`${this.mode === 'tty' ? this.clearBlock() : ''}${text}\n`);
     this.draw(true);
   }

@@ -37,6 +37,23 @@ describe('Reporter off a terminal', () => {
     expect(printed()).toBe('saved /tmp/f (1000 B) in 0.04 s, 24.4 KiB/s, 1 connection, 0 retries\nsaved /tmp/g (1000 B) in 12.3 s, 81 B/s, 2 connections, 1 retry\n');
   });
 
+  it('prints the retries that say the same at once as one line, naming the first ranges', async () => {
+    const { listener, printed } = plainReporter();
+    const retry = (start: number, reason = 'no connection after 0.6 s; re-requesting'): DownloadEvent => (
+      { type: 'retry', range: { start, end: start + 10 }, attempt: 1, delayMs: 0, reason });
+    for (const at of [0, 10, 20, 30]) listener({ ...retry(at), time });
+    listener({ ...retry(40, 'reset the connection'), time });
+    await sleep(10);
+    listener({ ...retry(50), time });
+    await sleep(10);
+    expect(printed()).toBe([
+      'rangeget: retrying 4 ranges (bytes 0-, 10-, 20-, …) in 0.0 s (attempt 1): no connection after 0.6 s; re-requesting',
+      'rangeget: retrying bytes 40- in 0.0 s (attempt 1): reset the connection',
+      'rangeget: retrying bytes 50- in 0.0 s (attempt 1): no connection after 0.6 s; re-requesting',
+      '',
+    ].join('\n'));
+  });
+
   it('counts only the bytes of this run in its speed, not those resumed from an earlier one', () => {
     const { listener, printed } = plainReporter();
     listener({ type: 'done', path: '/tmp/f', bytes: 3072, seconds: 2, connections: 1, retries: 0, resumedBytes: 1024, time });
