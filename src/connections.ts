@@ -14,6 +14,7 @@ import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
 import { startDelayMs, unreceived, type Scheduler, type Segment } from './scheduler.js';
+import { TurnBatch } from './turn-batch.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -54,8 +55,11 @@ export class Connections {
   private active = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
-  /** Retirements not yet reported (noteRetirement). */
-  private retirementNotice: { host: string; reasons: Set<string>; timer: NodeJS.Immediate } | undefined;
+  /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4). */
+  private readonly retirements = new TurnBatch<{ host: string; reason: string }>((retired) => {
+    const reasons = [...new Set(retired.map((r) => r.reason))].join(', ');
+    this.context.emit({ type: 'notice', message: `${retired[0]!.host} refuses more connections (${reasons}); going on with ${this.workers}` });
+  });
   private bytesWritten = 0;
   /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
   private sources: Plan[] = [];
@@ -143,7 +147,7 @@ export class Connections {
       this.context.moreConnections?.take(undefined);
       clearInterval(progress);
       clearInterval(pace);
-      this.flushRetirementNotice();
+      this.retirements.flush();
       this.context.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -180,22 +184,11 @@ export class Connections {
     return true;
   }
 
-  /** Says so once for the connections that retire together (12 of 16 behind a limit of 4): one line, the count left. */
   private noteRetirement(source: Plan, reason: string): void {
     this.active--;
     this.workers--;
     const { host } = new URL(source.finalUrl);
-    if (this.retirementNotice?.host !== host) this.flushRetirementNotice();
-    this.retirementNotice ??= { host, reasons: new Set(), timer: setImmediate(() => this.flushRetirementNotice()) };
-    this.retirementNotice.reasons.add(reason);
-  }
-
-  private flushRetirementNotice(): void {
-    const notice = this.retirementNotice;
-    if (!notice) return;
-    this.retirementNotice = undefined;
-    clearImmediate(notice.timer);
-    this.context.emit({ type: 'notice', message: `${notice.host} refuses more connections (${[...notice.reasons].join(', ')}); going on with ${this.workers}` });
+    this.retirements.add(host, { host, reason });
   }
 
   /**

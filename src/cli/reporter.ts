@@ -4,6 +4,7 @@ import type { RangegetError } from '../errors.js';
 import type { DownloadEvent } from '../events.js';
 import { redact } from '../options.js';
 import { formatBytes } from '../size.js';
+import { TurnBatch } from '../turn-batch.js';
 import { LiveDownload, paint, progressFigures } from './live-view.js';
 
 export type Mode = 'tty' | 'plain' | 'quiet' | 'json';
@@ -63,8 +64,11 @@ export class Reporter {
   /** Each download's output path, from its start event on (--json). */
   private readonly paths = new Map<string, string>();
   private drawnLines = 0;
-  /** Retries of one download that say the same, printed as one line at the end of this turn (see `retry`). */
-  private pendingRetries: { key: string; event: Retry; starts: number[]; timer: NodeJS.Immediate } | undefined;
+  /**
+   * Requests cut together (12 silent ones behind a server's connection limit) would print 12 lines
+   * that differ only in the range: retries of one download that say the same make one line.
+   */
+  private readonly retries = new TurnBatch<Retry>((events) => this.printRetries(events));
   private lastDraw = 0;
   private readonly stderr: NodeJS.WriteStream;
   private readonly stdout: NodeJS.WritableStream;
@@ -102,7 +106,7 @@ export class Reporter {
       case 'notice':
         return this.line(`rangeget: ${event.message}`);
       case 'retry':
-        return this.retry(key, event);
+        return this.retries.add(`${key} ${event.attempt} ${event.delayMs} ${event.reason}`, event);
       case 'done':
         this.live.delete(key);
         return this.line(`${paint(this.color, '32', 'saved')} ${event.path} (${formatBytes(event.bytes)}) in ${event.seconds.toFixed(event.seconds < 1 ? 2 : 1)} s, ${averageSpeed(event)}, ${event.connections} connection${event.connections === 1 ? '' : 's'}, ${event.retries} ${event.retries === 1 ? 'retry' : 'retries'}`);
@@ -180,31 +184,17 @@ export class Reporter {
     return `${up}\x1b[J`;
   }
 
-  /** Prints a line above the live block, then redraws the block. */
-  /**
-   * Requests cut together (12 silent ones behind a server's connection limit) would print 12 lines
-   * that differ only in the range: they make one, naming the first few ranges.
-   */
-  private retry(key: string, event: Retry): void {
-    const same = `${key} ${event.attempt} ${event.delayMs} ${event.reason}`;
-    if (this.pendingRetries?.key !== same) this.flushRetries();
-    this.pendingRetries ??= { key: same, event, starts: [], timer: setImmediate(() => this.flushRetries()) };
-    this.pendingRetries.starts.push(event.range.start);
+  /** One line for retries that say the same, naming the first few ranges. */
+  private printRetries(events: Retry[]): void {
+    const { attempt, delayMs, reason } = events[0]!;
+    const named = events.slice(0, NAMED_RANGES).map((e) => `${e.range.start}-`).join(', ');
+    const ranges = events.length === 1 ? `bytes ${named}` : `${events.length} ranges (bytes ${named}${events.length > NAMED_RANGES ? ', …' : ''})`;
+    this.line(`rangeget: retrying ${ranges} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt}): ${reason}`);
   }
 
-  private flushRetries(): void {
-    const pending = this.pendingRetries;
-    if (!pending) return;
-    this.pendingRetries = undefined;
-    clearImmediate(pending.timer);
-    const { event, starts } = pending;
-    const named = starts.slice(0, NAMED_RANGES).map((start) => `${start}-`).join(', ');
-    const ranges = starts.length === 1 ? `bytes ${named}` : `${starts.length} ranges (bytes ${named}${starts.length > NAMED_RANGES ? ', …' : ''})`;
-    this.line(`rangeget: retrying ${ranges} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
-  }
-
+  /** Prints a line above the live block (after the retries waiting to be printed), then redraws the block. */
   private line(text: string): void {
-    this.flushRetries();
+    this.retries.flush();
     this.stderr.write(`${this.mode === 'tty' ? this.clearBlock() : ''}${text}\n`);
     this.draw(true);
   }
