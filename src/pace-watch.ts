@@ -58,10 +58,8 @@ export class PaceWatch {
   private readonly firstBytesMs: number[] = [];
   /** Requests with their response now. */
   private flowingNow = 0;
-  /** When the latest response arrived: whether the server serves the other connections. */
-  lastResponseAt = -Infinity;
-  /** The most requests that had their response at once: how many connections the server has served together. */
-  peakFlowing = 0;
+  private latestResponseAt = -Infinity;
+  private mostFlowing = 0;
   readonly paces: Paces = {
     of: (segment) => this.attempts.get(segment)?.pace,
     rateOf: (segment) => this.attempts.get(segment)?.rate,
@@ -88,14 +86,24 @@ export class PaceWatch {
     const since = performance.now();
     meter.sample(since, segment.received);
     attempt.flowing = { since, meter };
-    this.peakFlowing = Math.max(this.peakFlowing, ++this.flowingNow);
-    this.lastResponseAt = since;
+    this.mostFlowing = Math.max(this.mostFlowing, ++this.flowingNow);
+    this.latestResponseAt = since;
     if (this.firstBytesMs.push(since - attempt.sentAt) > FIRST_BYTE_HISTORY) this.firstBytesMs.shift();
   }
 
   end(segment: Segment): void {
     if (this.attempts.get(segment)?.flowing) this.flowingNow--;
     this.attempts.delete(segment);
+  }
+
+  /** When the latest response arrived: whether the server serves the other connections. */
+  get lastResponseAt(): number {
+    return this.latestResponseAt;
+  }
+
+  /** The most requests that had their response at once: how many connections the server has served together. */
+  get peakFlowing(): number {
+    return this.mostFlowing;
   }
 
   /** Whether some running request has its response: the server serves this download now. */
@@ -145,7 +153,7 @@ export class PaceWatch {
     if (this.firstBytesMs.length === 0) return [];
     const usualMs = median(this.firstBytesMs);
     const waiting = [...this.attempts].filter(([segment, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs)
-      && (this.flowingNow > 0 || this.lastResponseAt > attempt.sentAt) && !(attempt.sent && this.outOfRestarts(segment)));
+      && (this.flowingNow > 0 || this.latestResponseAt > attempt.sentAt) && !(attempt.sent && this.outOfRestarts(segment)));
     return waiting.map(([segment, attempt]) => [segment, () => CrawlingError.silence(now - attempt.sentAt, usualMs, attempt.sent ?? false)]);
   }
 
