@@ -221,7 +221,7 @@ export class Connections {
     for (const wake of waiting) wake();
   }
 
-  /** Fetches `segment`, retrying; 'retired' when the server refuses this connection but serves others (see `retire`). */
+  /** Fetches `segment`, retrying; 'retired' when the server refuses or leaves unanswered this connection but serves others (see `retire`, `retireSilent`). */
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<'done' | 'retired'> {
     for (let failures = 0, failingSince = 0, silences = 0; ;) {
       const writtenBefore = segment.written;
