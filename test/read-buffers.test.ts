@@ -55,13 +55,36 @@ describe('recyclingReads', () => {
     expect(nextBuffer(pool).buffer).toBe(buffer.buffer);
   });
 
-  it('reads into buffers of the size asked, and copies out reads under half of one', () => {
+  it('reads into buffers of the size asked, and the next read into the rest of one while 64 KiB of it are free', () => {
     const pool = recyclingReads(256 * 1024);
-    expect(nextBuffer(pool).length).toBe(256 * 1024);
-    const half = read(pool, 128 * 1024);
-    expect(half.chunk.buffer).toBe(half.buffer.buffer);
-    const less = read(pool, 128 * 1024 - 1);
-    expect(less.chunk.buffer).not.toBe(less.buffer.buffer);
+    const first = read(pool, 100 * 1024);
+    expect(first.buffer.length).toBe(256 * 1024);
+    expect(first.chunk.buffer).toBe(first.buffer.buffer);
+    const rest = nextBuffer(pool);
+    expect(rest.buffer).toBe(first.buffer.buffer);
+    expect([rest.byteOffset, rest.length]).toEqual([100 * 1024, 156 * 1024]);
+  });
+
+  it('reads small reads into the rest of a large buffer rather than copying them', () => {
+    const pool = recyclingReads(512 * 1024);
+    const chunks = [read(pool, 100), read(pool, 64 * 1024), read(pool, 1000)].map((r) => r.chunk);
+    expect(new Set(chunks.map((chunk) => chunk.buffer)).size).toBe(1);
+    expect(chunks.map((chunk) => chunk.byteOffset)).toEqual([0, 100, 100 + 64 * 1024]);
+  });
+
+  it('takes a buffer back only once it is no longer read into and every byte read into it is released', () => {
+    const pool = recyclingReads(128 * 1024);
+    const first = read(pool, 64 * 1024);
+    releaseReadBuffer(first.chunk);
+    const second = read(pool, 64 * 1024);
+    expect(second.buffer.buffer).toBe(first.buffer.buffer);
+    expect(second.buffer.byteOffset).toBe(64 * 1024);
+    const fresh = nextBuffer(pool);
+    expect(fresh.buffer).not.toBe(first.buffer.buffer);
+    releaseReadBuffer(second.chunk);
+    const reused = nextBuffer(pool);
+    expect(reused.buffer).toBe(first.buffer.buffer);
+    expect([reused.byteOffset, reused.length]).toEqual([0, 128 * 1024]);
   });
 
   it('ignores chunks that are not its own', () => {
@@ -74,10 +97,10 @@ describe('recyclingReads on a real socket', () => {
   afterEach(() => server?.close());
 
   /** Reads `data` from a loopback server, handing each chunk to `take`; resolves with what was read. */
-  async function receive(data: Buffer, take: (chunk: Buffer) => void): Promise<Buffer> {
+  async function receive(data: Buffer, take: (chunk: Buffer) => void, readBytes?: number): Promise<Buffer> {
     server = createServer((socket) => socket.end(data));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const socket = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', onread: recyclingReads() });
+    const socket = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', onread: recyclingReads(readBytes) });
     const copies: Buffer[] = [];
     socket.on('readable', () => {
       for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) {
@@ -102,11 +125,22 @@ describe('recyclingReads on a real socket', () => {
     expect(reused).toBeGreaterThan(0);
   });
 
-  it('keeps chunks that are held intact: nothing is read into a buffer still in use', async () => {
+  it.each([undefined, 512 * 1024])('keeps chunks that are held intact: nothing is read into a buffer still in use (%s-byte buffers)', async (readBytes) => {
     const data = randomBytes(8 * 2 ** 20);
     const held: Buffer[] = [];
-    const got = await receive(data, (chunk) => held.push(chunk));
+    const got = await receive(data, (chunk) => held.push(chunk), readBytes);
     expect(got.equals(data)).toBe(true);
     expect(Buffer.concat(held).equals(data)).toBe(true);
+  });
+
+  it('delivers every byte in order while the rests of large buffers are read into and buffers reused', async () => {
+    const data = randomBytes(8 * 2 ** 20);
+    const offsets = new Set<number>();
+    const got = await receive(data, (chunk) => {
+      offsets.add(chunk.byteOffset);
+      releaseReadBuffer(chunk);
+    }, 512 * 1024);
+    expect(got.equals(data)).toBe(true);
+    expect([...offsets].some((offset) => offset > 0)).toBe(true);
   });
 });
