@@ -118,6 +118,21 @@ export class Scheduler {
   release(segment: Segment): void {
     segment.active = false;
     segment.received = segment.written;
+    this.giveBack(segment);
+  }
+
+  /**
+   * A segment that got nothing (its request refused, say) goes back to the running segment right
+   * below it. When it was a piece stolen from that one, whose request still covers its bytes, that
+   * connection reads on past the cut instead of stopping there and requesting them again; else it
+   * asks for them next.
+   */
+  private giveBack(segment: Segment): void {
+    const index = this.segments.indexOf(segment);
+    const below = this.segments[index - 1];
+    if (segment.written > 0 || !below?.active || below.end !== segment.start) return;
+    below.end = segment.end;
+    this.segments.splice(index, 1);
   }
 
   get complete(): boolean {

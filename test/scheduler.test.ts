@@ -93,6 +93,32 @@ describe('Scheduler', () => {
     expect(scheduler.complete).toBe(true);
   });
 
+  it('gives a segment that got nothing back to the running segment right below it', () => {
+    const scheduler = new Scheduler(segmentsOf(10 * MiB, 1, MiB), MiB);
+    const victim = scheduler.claim()!;
+    victim.received = victim.written = 2 * MiB;
+    const stolen = scheduler.claim()!;
+    expect(victim.end).toBe(6 * MiB);
+    scheduler.release(stolen);
+    expect(scheduler.segments).toEqual([victim]);
+    expect(victim).toMatchObject({ start: 0, end: 10 * MiB, active: true });
+  });
+
+  it('keeps a released segment apart when it wrote something, or nothing runs right below it', () => {
+    const scheduler = new Scheduler(segmentsOf(10 * MiB, 1, MiB), MiB);
+    const victim = scheduler.claim()!;
+    const stolen = scheduler.claim()!;
+    stolen.received = stolen.written = 1;
+    scheduler.release(stolen);
+    expect(scheduler.segments).toHaveLength(2);
+    const second = new Scheduler(segmentsOf(4 * MiB, 2, MiB), MiB);
+    const [first, upper] = [second.claim()!, second.claim()!];
+    second.release(first);
+    second.release(upper);
+    expect(second.segments).toHaveLength(2);
+    expect(victim.end).toBe(stolen.start);
+  });
+
   it('spreads idle work over more connections before any request is sent', () => {
     const segments = [newSegment({ start: 0, end: 8 * MiB }, 4 * MiB), newSegment({ start: 8 * MiB, end: 10 * MiB })];
     const scheduler = new Scheduler(segments, MiB);
