@@ -12,6 +12,7 @@ import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
+import { RejoinClock } from './rejoin.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
 import { startDelayMs, unreceived, type Scheduler, type Segment } from './scheduler.js';
 import { TurnBatch } from './turn-batch.js';
@@ -55,6 +56,11 @@ export class Connections {
   private active = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
+  /** Connections retired and not back: a later try may find the server serves them again. */
+  private retired = 0;
+  private readonly rejoinClock = new RejoinClock();
+  /** The segment of a retired connection's try, until the server answers or refuses it. */
+  private probe: Segment | undefined;
   /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4). */
   private readonly retirements = new TurnBatch<{ host: string; reason: string }>((retired) => {
     const reasons = [...new Set(retired.map((r) => r.reason))].join(', ');
@@ -86,27 +92,25 @@ export class Connections {
     const onAbort = () => stopper.fail(new AbortedError());
     this.context.signal?.addEventListener('abort', onAbort, { once: true });
     const progress = this.reportProgress(work.segments, plan.size);
-    // Crawlers cut, and paces measured: idle workers may now steal by them.
-    const pace = setInterval(() => {
-      this.watch.check();
-      this.wakeIdle();
-    }, PACE_CHECK_MS);
     const workers = plan.ranges ? this.context.settings.connections : 1;
     const file = new FileWriter(fd, workers);
     this.sources = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
-    const worker = async (index: number, firstWaitMs: number) => {
+    const worker = async (index: number, firstWaitMs: number, probe = false) => {
       // Each initial connection of a large download waits its turn (START_SPREAD_MS); one that
       // finds nothing left to claim (the others were quicker) is no loss.
       if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal).catch(() => {});
       while (!stopper.signal.aborted) {
         const source = this.sources[index % this.sources.length]!;
         const segment = work.claim(this.watch.paces);
+        if (!segment && probe) return void this.leaveProbe();
         if (!segment) {
           // Nothing to take now; a running request may turn out to crawl and be worth splitting.
           if (!work.segments.some((s) => s.active)) return;
           await this.nextChange(stopper.signal);
           continue;
         }
+        if (probe) this.probe = segment;
+        probe = false;
         this.peakActive = Math.max(this.peakActive, ++this.active);
         // A retiring connection stops counting as active when it decides to, for the next to decide.
         let retired = false;
@@ -116,6 +120,8 @@ export class Connections {
           if (!this.dropSource(source, err)) stopper.fail(err);
         } finally {
           if (!retired) this.active--;
+          // A try that ended in neither an answer nor a refusal (its range taken, a failure) says nothing.
+          if (this.probe === segment) retired = this.leaveProbe();
           work.release(segment);
           this.wakeIdle();
         }
@@ -124,12 +130,21 @@ export class Connections {
     };
     const running: Promise<void>[] = [];
     const addWorkers = (count: number, bytesEach: number) => {
-      for (let i = 0; i < count && running.length < MAX_CONNECTIONS; i++) {
+      for (let i = 0; i < count && this.workers < MAX_CONNECTIONS; i++) {
         this.workers++;
         running.push(worker(running.length, startDelayMs(i, count, bytesEach)));
       }
     };
     addWorkers(workers, work.segments.reduce((sum, s) => sum + unreceived(s), 0) / workers);
+    // Crawlers cut, and paces measured: idle workers may now steal by them. A retired connection may try again.
+    const pace = setInterval(() => {
+      this.watch.check();
+      this.wakeIdle();
+      if (this.mayRejoin()) {
+        this.workers++;
+        running.push(worker(running.length, 0, true));
+      }
+    }, PACE_CHECK_MS);
     if (plan.ranges) {
       this.context.moreConnections?.take((extra) => {
         // They join a download under way: nothing to spread.
@@ -162,8 +177,7 @@ export class Connections {
    * connection to go on alone once it is back.
    */
   private retire(source: Plan, err: unknown, failingSince: number): boolean {
-    // With mirrors, a server that refuses or resets connections is dropped instead (dropSource).
-    const refusal = busyStatus(err) ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
+    const refusal = this.refusal(err);
     const othersServed = this.watch.someFlowing() || this.watch.lastResponseAt >= failingSince;
     if (refusal === undefined || this.active <= 1 || !othersServed) return false;
     this.noteRetirement(source, refusal);
@@ -184,11 +198,54 @@ export class Connections {
     return true;
   }
 
+  /** What a refusal of this connection says (503, 429, or a refused or reset connection); undefined when `err` is none. */
+  private refusal(err: unknown): string | undefined {
+    // With mirrors, a server that refuses or resets connections is dropped instead (dropSource).
+    return busyStatus(err) ?? (this.sources.length === 1 ? refusedConnectionCode(err) : undefined);
+  }
+
   private noteRetirement(source: Plan, reason: string): void {
     this.active--;
     this.workers--;
+    this.retired++;
+    this.rejoinClock.wait(performance.now());
     const { host } = new URL(source.finalUrl);
     this.retirements.add(host, { host, reason });
+  }
+
+  /**
+   * A retired connection tries again, one at a time, while every connection left has its response
+   * (the server serves them all and may serve one more), after a wait that doubles with each try
+   * refused (RejoinClock). A try is one request: refused or unanswered, it retires again quietly.
+   */
+  private mayRejoin(): boolean {
+    return this.retired > 0 && this.probe === undefined && this.workers < MAX_CONNECTIONS
+      && this.watch.flowingRequests >= this.workers && this.rejoinClock.due(performance.now());
+  }
+
+  /** The try's request got its response: the connection is back. */
+  private rejoined(source: Plan): void {
+    this.probe = undefined;
+    this.retired--;
+    this.rejoinClock.served(performance.now());
+    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} takes another connection; going on with ${this.workers}` });
+  }
+
+  /** The try was refused or left unanswered: its connection retires again, without a notice. */
+  private probeRefused(): 'retired' {
+    this.probe = undefined;
+    this.active--;
+    this.workers--;
+    this.rejoinClock.refused(performance.now());
+    return 'retired';
+  }
+
+  /** The try found nothing left to take, or its range was taken: it goes, and the next waits. */
+  private leaveProbe(): true {
+    this.probe = undefined;
+    this.workers--;
+    this.rejoinClock.wait(performance.now());
+    return true;
   }
 
   /**
@@ -233,6 +290,7 @@ export class Connections {
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
         silences = err instanceof CrawlingError && err.silence ? silences + 1 : 0;
+        if (this.probe === segment && !signal.aborted && (silences > 0 || this.refusal(err) !== undefined)) return this.probeRefused();
         if (err instanceof CrawlingError && !signal.aborted) {
           if (silences >= SILENCES_TO_RETIRE && this.retireSilent(plan, err)) return 'retired';
           if (this.restartCrawler(segment, err)) continue;
@@ -289,6 +347,7 @@ export class Connections {
       },
       onHeaders: (headers) => {
         this.watch.flowing(segment, attempt);
+        if (this.probe === segment) this.rejoined(plan);
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },
       stallTimeoutMs: settings.timeoutMs,

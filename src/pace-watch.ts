@@ -106,6 +106,11 @@ export class PaceWatch {
     return this.mostFlowing;
   }
 
+  /** How many running requests have their response. */
+  get flowingRequests(): number {
+    return this.flowingNow;
+  }
+
   /** Whether some running request has its response: the server serves this download now. */
   someFlowing(): boolean {
     return this.flowingNow > 0;

@@ -267,6 +267,32 @@ describe('download', () => {
     expect(notices.join('\n')).toMatch(/refuses more connections \(HTTP 503\); going on with [123]/);
   });
 
+  it('takes retired connections back when the server serves more again, one at a time', async () => {
+    const data = testData(16 * MiB);
+    const server = await serve(data, { maxActive: 2, bytesPerSecond: 2 * MiB });
+    // The limit lifts before the first try (REJOIN_FIRST_MS after the retirements).
+    const lift = setTimeout(() => delete server.behaviour.maxActive, 1000);
+    const notices: string[] = [];
+    try {
+      await get(server.url(), { connections: 4, retries: 1, onEvent: collectNotices(notices) });
+    } finally {
+      clearTimeout(lift);
+    }
+    expect(await outputSha()).toBe(sha256(data));
+    // The two refused connections retire together or apart (their retries wait a random backoff).
+    expect(notices.at(-2)).toMatch(/refuses more connections \(HTTP 503\); going on with 2$/);
+    expect(notices.at(-1)).toMatch(/takes another connection; going on with 3$/);
+  });
+
+  it('says nothing of a retired connection whose try the server refuses again', async () => {
+    const data = testData(16 * MiB);
+    const { server, notices } = await getChecked(data, { maxActive: 2, bytesPerSecond: 2 * MiB }, { connections: 4, retries: 1 });
+    expect(notices.at(-1)).toMatch(/refuses more connections \(HTTP 503\); going on with 2$/);
+    expect(notices.every((n) => n.includes('refuses more connections'))).toBe(true);
+    // Two connections refused twice each (--retries 1), then one try after REJOIN_FIRST_MS; the next would come 4 s later.
+    expect(server.busyRefusals).toBe(5);
+  });
+
   it('goes on with fewer connections when a firewall resets those beyond its limit', async () => {
     const data = testData(32 * MiB);
     const { server, notices, result } = await getChecked(data, { maxConnections: 4, bytesPerSecond: 8 * MiB }, { connections: 12, retries: 2 });

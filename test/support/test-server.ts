@@ -90,6 +90,8 @@ export interface RequestLog {
 export class TestServer {
   behaviour: Behaviour = {};
   bodyBytesSent = 0;
+  /** 503s sent for maxActive. */
+  busyRefusals = 0;
   readonly requests: RequestLog[] = [];
   /** When each connection was accepted, and when one closed (performance.now()). */
   readonly connectionTimes: number[] = [];
@@ -210,9 +212,18 @@ export class TestServer {
       return void res.writeHead(503, { 'retry-after': '0' }).end();
     }
     if (!planning && req.method === 'GET' && b.maxActive !== undefined) {
-      if (this.activeResponses >= b.maxActive) return void res.writeHead(503).end();
+      if (this.activeResponses >= b.maxActive) {
+        this.busyRefusals++;
+        return void res.writeHead(503).end();
+      }
       this.activeResponses++;
-      res.on('close', () => this.activeResponses--);
+      // Counted out when the last byte is sent ('finish'), before the client can send its next request.
+      let counted = true;
+      const countOut = () => {
+        if (counted) this.activeResponses--;
+        counted = false;
+      };
+      res.on('finish', countOut).on('close', countOut);
     }
     const nth = !planning && req.method === 'GET' ? ++this.dataRequests : 0;
     if (nth === b.silentNth) return;
