@@ -59,6 +59,8 @@ export class PaceWatch {
   /** Requests with their response now. */
   private flowingNow = 0;
   private latestResponseAt = -Infinity;
+  /** When the latest request that had its response ended, leaving its connection free. */
+  private latestEndAt = -Infinity;
   private mostFlowing = 0;
   readonly paces: Paces = {
     of: (segment) => this.attempts.get(segment)?.pace,
@@ -92,7 +94,10 @@ export class PaceWatch {
   }
 
   end(segment: Segment): void {
-    if (this.attempts.get(segment)?.flowing) this.flowingNow--;
+    if (this.attempts.get(segment)?.flowing) {
+      this.flowingNow--;
+      this.latestEndAt = performance.now();
+    }
     this.attempts.delete(segment);
   }
 
@@ -152,13 +157,17 @@ export class PaceWatch {
    * The requests still waiting for a response long after the server's usual time to first byte,
    * while it answers others: one has its response now, or got it after they were sent. One sent on
    * a connection counts against its range's restarts; one that never had a connection, against
-   * none (Connections.restartCrawler).
+   * none (Connections.restartCrawler). That one is also cut when a request that had its response
+   * ended after it was sent: the connection that request leaves may carry it at once, where its own
+   * may wait (behind a limit of connections, until a connection held open idle closes).
    */
   private silent(now: number): Cut[] {
     if (this.firstBytesMs.length === 0) return [];
     const usualMs = median(this.firstBytesMs);
+    const answeredSince = (attempt: Attempt) => this.flowingNow > 0 || this.latestResponseAt > attempt.sentAt
+      || (!attempt.sent && this.latestEndAt > attempt.sentAt);
     const waiting = [...this.attempts].filter(([segment, attempt]) => !attempt.flowing && isSilent(now - attempt.sentAt, usualMs)
-      && (this.flowingNow > 0 || this.latestResponseAt > attempt.sentAt) && !(attempt.sent && this.outOfRestarts(segment)));
+      && answeredSince(attempt) && !(attempt.sent && this.outOfRestarts(segment)));
     return waiting.map(([segment, attempt]) => [segment, () => CrawlingError.silence(now - attempt.sentAt, usualMs, attempt.sent ?? false)]);
   }
 

@@ -84,6 +84,20 @@ describe('PaceWatch', () => {
     expect(attempt.controller.signal.aborted).toBe(false);
   });
 
+  it('cuts a request that never had a connection once another request ended after it went out, and no other', async () => {
+    for (const sent of [false, true]) {
+      const watch = new PaceWatch(2);
+      const [answered, waiting] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
+      watch.flowing(answered!, watch.start(answered!));
+      const attempt = watch.start(waiting!);
+      attempt.sent = sent;
+      watch.end(answered!);
+      await sleep(550);
+      watch.check();
+      expect(attempt.controller.signal.aborted).toBe(!sent);
+    }
+  });
+
   it('cuts a request that never had a connection even when its range is out of restarts, and says so', async () => {
     for (const sent of [false, true]) {
       const watch = new PaceWatch(2);
