@@ -59,8 +59,8 @@ export class Connections {
   /** Connections retired and not back: a later try may find the server serves them again. */
   private retired = 0;
   private readonly rejoinClock = new RejoinClock();
-  /** The segment of a retired connection's try, until the server answers or refuses it. */
-  private probe: Segment | undefined;
+  /** A retired connection's try, until every connection has its response together with it, or it is refused. */
+  private probe: { segment: Segment; source: Plan } | undefined;
   /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4). */
   private readonly retirements = new TurnBatch<{ host: string; reason: string }>((retired) => {
     const reasons = [...new Set(retired.map((r) => r.reason))].join(', ');
@@ -102,14 +102,14 @@ export class Connections {
       while (!stopper.signal.aborted) {
         const source = this.sources[index % this.sources.length]!;
         const segment = work.claim(this.watch.paces);
-        if (!segment && probe) return void this.leaveProbe();
+        if (!segment && probe) return this.leaveProbe();
         if (!segment) {
           // Nothing to take now; a running request may turn out to crawl and be worth splitting.
           if (!work.segments.some((s) => s.active)) return;
           await this.nextChange(stopper.signal);
           continue;
         }
-        if (probe) this.probe = segment;
+        if (probe) this.probe = { segment, source };
         probe = false;
         this.peakActive = Math.max(this.peakActive, ++this.active);
         // A retiring connection stops counting as active when it decides to, for the next to decide.
@@ -120,8 +120,9 @@ export class Connections {
           if (!this.dropSource(source, err)) stopper.fail(err);
         } finally {
           if (!retired) this.active--;
-          // A try that ended in neither an answer nor a refusal (its range taken, a failure) says nothing.
-          if (this.probe === segment) retired = this.leaveProbe();
+          // Served, but never with every other connection at once (another waited meanwhile, behind a
+          // limit of connections), or ended by a failure: refused all the same.
+          if (this.probe?.segment === segment) retired = this.probeRefused();
           work.release(segment);
           this.wakeIdle();
         }
@@ -140,6 +141,7 @@ export class Connections {
     const pace = setInterval(() => {
       this.watch.check();
       this.wakeIdle();
+      this.confirmProbe();
       if (this.mayRejoin()) {
         this.workers++;
         running.push(worker(running.length, 0, true));
@@ -216,36 +218,41 @@ export class Connections {
   /**
    * A retired connection tries again, one at a time, while every connection left has its response
    * (the server serves them all and may serve one more), after a wait that doubles with each try
-   * refused (RejoinClock). A try is one request: refused or unanswered, it retires again quietly.
+   * refused (RejoinClock). A try is one request, back for good once it is served together with all
+   * the others (confirmProbe); refused, unanswered or not confirmed, it retires again quietly.
    */
   private mayRejoin(): boolean {
     return this.retired > 0 && this.probe === undefined && this.workers < MAX_CONNECTIONS
       && this.watch.flowingRequests >= this.workers && this.rejoinClock.due(performance.now());
   }
 
-  /** The try's request got its response: the connection is back. */
-  private rejoined(source: Plan): void {
+  /**
+   * The try is served while every other connection has its response too: the connection is back.
+   * An answer alone proves less: behind a limit of connections it may come on a connection let in
+   * as another closed, which then waits in its place.
+   */
+  private confirmProbe(): void {
+    if (!this.probe || this.watch.flowingRequests < this.workers) return;
+    const { host } = new URL(this.probe.source.finalUrl);
     this.probe = undefined;
     this.retired--;
     this.rejoinClock.served(performance.now());
-    this.context.emit({ type: 'notice', message: `${new URL(source.finalUrl).host} takes another connection; going on with ${this.workers}` });
+    this.context.emit({ type: 'notice', message: `${host} takes another connection; going on with ${this.workers}` });
   }
 
-  /** The try was refused or left unanswered: its connection retires again, without a notice. */
-  private probeRefused(): 'retired' {
+  /** The try was refused, left unanswered or not confirmed: its connection retires again, without a notice. */
+  private probeRefused(): true {
     this.probe = undefined;
-    this.active--;
     this.workers--;
     this.rejoinClock.refused(performance.now());
-    return 'retired';
+    return true;
   }
 
-  /** The try found nothing left to take, or its range was taken: it goes, and the next waits. */
-  private leaveProbe(): true {
+  /** The try found nothing left to take: it goes, and the next waits. */
+  private leaveProbe(): void {
     this.probe = undefined;
     this.workers--;
     this.rejoinClock.wait(performance.now());
-    return true;
   }
 
   /**
@@ -290,7 +297,11 @@ export class Connections {
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
         silences = err instanceof CrawlingError && err.silence ? silences + 1 : 0;
-        if (this.probe === segment && !signal.aborted && (silences > 0 || this.refusal(err) !== undefined)) return this.probeRefused();
+        if (this.probe?.segment === segment && !signal.aborted && (silences > 0 || this.refusal(err) !== undefined)) {
+          this.active--;
+          this.probeRefused();
+          return 'retired';
+        }
         if (err instanceof CrawlingError && !signal.aborted) {
           if (silences >= SILENCES_TO_RETIRE && this.retireSilent(plan, err)) return 'retired';
           if (this.restartCrawler(segment, err)) continue;
@@ -347,7 +358,7 @@ export class Connections {
       },
       onHeaders: (headers) => {
         this.watch.flowing(segment, attempt);
-        if (this.probe === segment) this.rejoined(plan);
+        if (this.probe?.segment === segment) this.confirmProbe();
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },
       stallTimeoutMs: settings.timeoutMs,
