@@ -12,7 +12,7 @@ import { MAX_CONNECTIONS, type Settings } from './options.js';
 import { PACE_CHECK_MS, PaceWatch, type Attempt } from './pace-watch.js';
 import { Pacer } from './pacer.js';
 import { ifRangeValue, type Plan } from './planner.js';
-import { RejoinClock } from './rejoin.js';
+import { Rejoins } from './rejoin.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
 import { startDelayMs, unreceived, type Scheduler, type Segment } from './scheduler.js';
 import { TurnBatch } from './turn-batch.js';
@@ -56,11 +56,8 @@ export class Connections {
   private active = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
-  /** Connections retired and not back: a later try may find the server serves them again. */
-  private retired = 0;
-  private readonly rejoinClock = new RejoinClock();
-  /** A retired connection's try, until every connection has its response together with it, or it is refused. */
-  private probe: { segment: Segment; source: Plan } | undefined;
+  /** Retired connections trying again, one at a time. */
+  private readonly rejoins = new Rejoins();
   /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4). */
   private readonly retirements = new TurnBatch<{ host: string; reason: string }>((retired) => {
     const reasons = [...new Set(retired.map((r) => r.reason))].join(', ');
@@ -95,22 +92,22 @@ export class Connections {
     const workers = plan.ranges ? this.context.settings.connections : 1;
     const file = new FileWriter(fd, workers);
     this.sources = plan.ranges ? [plan, ...this.context.mirrors] : [plan];
-    const worker = async (index: number, firstWaitMs: number, probe = false) => {
+    const worker = async (index: number, firstWaitMs: number, rejoining = false) => {
       // Each initial connection of a large download waits its turn (START_SPREAD_MS); one that
       // finds nothing left to claim (the others were quicker) is no loss.
       if (firstWaitMs > 0) await abortableWait(firstWaitMs, stopper.signal).catch(() => {});
       while (!stopper.signal.aborted) {
         const source = this.sources[index % this.sources.length]!;
         const segment = work.claim(this.watch.paces);
-        if (!segment && probe) return this.leaveProbe();
+        if (rejoining) this.rejoins.start(segment && { segment, host: new URL(source.finalUrl).host }, performance.now());
+        if (!segment && rejoining) return void this.workers--;
+        rejoining = false;
         if (!segment) {
           // Nothing to take now; a running request may turn out to crawl and be worth splitting.
           if (!work.segments.some((s) => s.active)) return;
           await this.nextChange(stopper.signal);
           continue;
         }
-        if (probe) this.probe = { segment, source };
-        probe = false;
         this.peakActive = Math.max(this.peakActive, ++this.active);
         // A retiring connection stops counting as active when it decides to, for the next to decide.
         let retired = false;
@@ -120,9 +117,9 @@ export class Connections {
           if (!this.dropSource(source, err)) stopper.fail(err);
         } finally {
           if (!retired) this.active--;
-          // Served, but never with every other connection at once (another waited meanwhile, behind a
-          // limit of connections), or ended by a failure: refused all the same.
-          if (this.probe?.segment === segment) retired = this.probeRefused();
+          // A try not confirmed by the end of its request (another waited meanwhile, behind a limit of
+          // connections), or ended by a failure: refused all the same.
+          if (this.rejoins.isTry(segment)) retired = this.tryRefused();
           work.release(segment);
           this.wakeIdle();
         }
@@ -141,8 +138,8 @@ export class Connections {
     const pace = setInterval(() => {
       this.watch.check();
       this.wakeIdle();
-      this.confirmProbe();
-      if (this.mayRejoin()) {
+      this.confirmTry();
+      if (this.workers < MAX_CONNECTIONS && this.rejoins.due(performance.now(), this.watch.flowingRequests, this.workers)) {
         this.workers++;
         running.push(worker(running.length, 0, true));
       }
@@ -209,50 +206,22 @@ export class Connections {
   private noteRetirement(source: Plan, reason: string): void {
     this.active--;
     this.workers--;
-    this.retired++;
-    this.rejoinClock.wait(performance.now());
+    this.rejoins.retire(performance.now());
     const { host } = new URL(source.finalUrl);
     this.retirements.add(host, { host, reason });
   }
 
-  /**
-   * A retired connection tries again, one at a time, while every connection left has its response
-   * (the server serves them all and may serve one more), after a wait that doubles with each try
-   * refused (RejoinClock). A try is one request, back for good once it is served together with all
-   * the others (confirmProbe); refused, unanswered or not confirmed, it retires again quietly.
-   */
-  private mayRejoin(): boolean {
-    return this.retired > 0 && this.probe === undefined && this.workers < MAX_CONNECTIONS
-      && this.watch.flowingRequests >= this.workers && this.rejoinClock.due(performance.now());
+  /** A retired connection's try is served together with every other connection: it is back, and says so. */
+  private confirmTry(): void {
+    const host = this.rejoins.confirm(performance.now(), this.watch.flowingRequests, this.workers);
+    if (host) this.context.emit({ type: 'notice', message: `${host} takes another connection; going on with ${this.workers}` });
   }
 
-  /**
-   * The try is served while every other connection has its response too: the connection is back.
-   * An answer alone proves less: behind a limit of connections it may come on a connection let in
-   * as another closed, which then waits in its place.
-   */
-  private confirmProbe(): void {
-    if (!this.probe || this.watch.flowingRequests < this.workers) return;
-    const { host } = new URL(this.probe.source.finalUrl);
-    this.probe = undefined;
-    this.retired--;
-    this.rejoinClock.served(performance.now());
-    this.context.emit({ type: 'notice', message: `${host} takes another connection; going on with ${this.workers}` });
-  }
-
-  /** The try was refused, left unanswered or not confirmed: its connection retires again, without a notice. */
-  private probeRefused(): true {
-    this.probe = undefined;
+  /** A retired connection's try was refused, left unanswered or not confirmed: it retires again, without a notice. */
+  private tryRefused(): true {
     this.workers--;
-    this.rejoinClock.refused(performance.now());
+    this.rejoins.refused(performance.now());
     return true;
-  }
-
-  /** The try found nothing left to take: it goes, and the next waits. */
-  private leaveProbe(): void {
-    this.probe = undefined;
-    this.workers--;
-    this.rejoinClock.wait(performance.now());
   }
 
   /**
@@ -297,9 +266,9 @@ export class Connections {
         if (!plan.ranges) segment.written = 0;
         segment.received = segment.written;
         silences = err instanceof CrawlingError && err.silence ? silences + 1 : 0;
-        if (this.probe?.segment === segment && !signal.aborted && (silences > 0 || this.refusal(err) !== undefined)) {
+        if (this.rejoins.isTry(segment) && !signal.aborted && (silences > 0 || this.refusal(err) !== undefined)) {
           this.active--;
-          this.probeRefused();
+          this.tryRefused();
           return 'retired';
         }
         if (err instanceof CrawlingError && !signal.aborted) {
@@ -358,7 +327,7 @@ export class Connections {
       },
       onHeaders: (headers) => {
         this.watch.flowing(segment, attempt);
-        if (this.probe?.segment === segment) this.confirmProbe();
+        if (this.rejoins.isTry(segment)) this.confirmTry();
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },
       stallTimeoutMs: settings.timeoutMs,
