@@ -41,7 +41,8 @@ export interface ConnectionContext {
 /**
  * The download's connections: each worker claims a segment and fetches it, retrying with backoff,
  * re-requesting when it crawls, moving to another source when its server fails, and resolving an
- * expired redirect target again. Reports progress five times a second.
+ * expired redirect target again. Connections the server refuses retire, and try again later
+ * (Rejoins). Reports progress five times a second.
  */
 export class Connections {
   /** Failed attempts, all connections together. */
@@ -254,7 +255,10 @@ export class Connections {
     for (const wake of waiting) wake();
   }
 
-  /** Fetches `segment`, retrying; 'retired' when the server refuses or leaves unanswered this connection but serves others (see `retire`, `retireSilent`). */
+  /**
+   * Fetches `segment`, retrying; 'retired' when the server refuses or leaves unanswered this
+   * connection but serves others (see `retire`, `retireSilent`), or refuses a retired connection's try.
+   */
   private async fetchWithRetries(segment: Segment, plan: Plan, partPath: string, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<'done' | 'retired'> {
     for (let failures = 0, failingSince = 0, silences = 0; ;) {
       const writtenBefore = segment.written;

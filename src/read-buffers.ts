@@ -84,10 +84,10 @@ export function recyclingReads(readBytes = MIN_READ_BYTES): OnReadOpts {
         pool.free.push(memory);
         return this.push(Buffer.from(buffer.subarray(0, bytes)));
       }
-      const use = inUse.get(memory) ?? { read: 0, written: 0, open, pool };
+      let use = inUse.get(memory);
+      if (!use) inUse.set(memory, (use = { read: 0, written: 0, open, pool }));
       use.read += bytes;
       use.open = open;
-      inUse.set(memory, use);
       if (open) rest = Buffer.from(memory, end);
       return this.push(Buffer.from(memory, buffer.byteOffset, bytes));
     },
