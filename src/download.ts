@@ -9,7 +9,7 @@ import {
   isSystemError, localIoError,
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
-import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, trustedCas } from './files.js';
+import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart } from './files.js';
 import { abortableWait, createDispatcher, parseHttpDate, retryDelayMs } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
@@ -22,6 +22,7 @@ import { MAX_CONNECTIONS, resolveSettings, type DownloadOptions, type Settings }
 import { etagFlaps, makePlan, type Plan } from './planner.js';
 import type { WarmConnections } from './preconnect.js';
 import { newSegment, rangeCount, Scheduler, splitIntoRanges, type Segment } from './scheduler.js';
+import { loadTrust } from './trust.js';
 
 export interface DownloadResult {
   path: string;
@@ -49,9 +50,9 @@ const MAX_FRESH_STARTS = 2;
  */
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const settings = resolveSettings(options);
-  const ca = await trustedCas(settings.caCert);
+  const trust = await loadTrust(settings.caCert);
   // Granted connections need room in the pool; the workers, not the pool, bound the requests.
-  const { agent, warm } = createDispatcher({ ...settings, ca, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
+  const { agent, warm } = createDispatcher({ ...settings, trust, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
   const guarded = guardListener(options.onEvent, options.signal);
   try {
     const result = await new DownloadRun(settings, agent, warm, guarded.signal, guarded.listener, options.moreConnections).run();

@@ -1,6 +1,6 @@
 /** Local file checks and the part file. */
 import { constants, type Stats } from 'node:fs';
-import { open, readFile, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
@@ -81,19 +81,4 @@ export async function checkFreeSpace(path: string, needed: number): Promise<void
   if (needed > free) {
     throw new LocalIoError(`not enough space in ${dirname(path)}: ${formatBytes(needed)} needed, ${formatBytes(free)} free`);
   }
-}
-
-/**
- * The certificate authorities for `--ca-cert <path>`: the system's roots plus the file's; undefined
- * (Node's defaults) without it; a usage error when the file cannot be read or is not PEM. node:tls
- * is loaded only here: importing it up front would cost every start.
- */
-export async function trustedCas(path: string | undefined): Promise<string[] | undefined> {
-  if (path === undefined) return undefined;
-  const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (!text?.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
-  }
-  const { rootCertificates } = await import('node:tls');
-  return [...rootCertificates, text];
 }

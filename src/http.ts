@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { sharedLookup } from './lookup.js';
@@ -19,8 +20,8 @@ export interface ConnectionOptions {
   connections?: number;
   timeoutMs: number;
   insecure: boolean;
-  /** Trusted CA certificates (PEM) instead of Node's default list. */
-  ca?: string[];
+  /** The CAs that verify servers, when not Node's default ones (trust.ts). */
+  trust?: SecureContext;
   /** Proxy URL for every request; else HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment. */
   proxy?: string;
   /** --limit-rate, bytes per second: it bounds the size of socket reads. */
@@ -42,7 +43,7 @@ export interface Dispatchers {
  * connected clients first (undici.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatchers {
-  const tls = { rejectUnauthorized: !options.insecure, ca: options.ca };
+  const tls = { rejectUnauthorized: !options.insecure, ...(options.trust ? { secureContext: options.trust } : {}) };
   const connect = {
     timeout: options.timeoutMs,
     ...tls,

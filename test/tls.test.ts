@@ -1,15 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkError, UsageError } from '../src/errors.js';
 import { serveFile } from '../src/local-server.js';
+import { hasOpenssl, selfSignedCertificate } from './support/certificates.js';
 import { MiB, useDownloads } from './support/harness.js';
 import { sha256, testData } from './support/test-server.js';
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 const { get, outputSha, expectFiles, dir } = useDownloads();
 const data = testData(MiB);
 
@@ -21,13 +21,9 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
 
   beforeAll(async () => {
     certDir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
-    const [key, cert] = [join(certDir, 'key.pem'), join(certDir, 'cert.pem')];
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-    ], { stdio: 'ignore' });
-    certPem = await readFile(cert, 'utf8');
-    server = createServer({ key: await readFile(key), cert: certPem }, (req, res) => serveFile(req, res, { data, etag: '"tls-1"' }));
+    const { key, cert } = await selfSignedCertificate(certDir, 'server');
+    certPem = cert;
+    server = createServer({ key, cert }, (req, res) => serveFile(req, res, { data, etag: '"tls-1"' }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/secure.bin`;
   });

@@ -4,6 +4,7 @@ import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { CrawlingError, isSystemError, localIoError } from '../errors.js';
 import { fetchSegment } from '../fetcher.js';
@@ -23,7 +24,7 @@ export interface BenchTarget {
   timeoutMs: number;
   retries: number;
   insecure: boolean;
-  ca: string[] | undefined;
+  trust: SecureContext | undefined;
   proxy: string | undefined;
 }
 

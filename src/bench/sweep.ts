@@ -1,10 +1,10 @@
 import { CrawlingError, ProtocolError } from '../errors.js';
-import { trustedCas } from '../files.js';
 import { createDispatcher } from '../http.js';
 import { busyStatus, refusedConnectionCode } from '../network-errors.js';
 import { makePlan } from '../planner.js';
 import { requestHeaders } from '../options.js';
 import { measureRun, type BenchTarget, type RunSample } from './measure.js';
+import { loadTrust } from '../trust.js';
 import { median, percentile } from '../stats.js';
 import { findKnee, kneeSentence } from './stats.js';
 
@@ -117,9 +117,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
 async function prepare(options: BenchOptions): Promise<BenchTarget> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const ca = await trustedCas(options.caCert);
+  const trust = await loadTrust(options.caCert);
   const headers = requestHeaders(options.headers ?? {}, options.userAgent);
-  const connection = { timeoutMs, insecure: options.insecure ?? false, ca, proxy: options.proxy };
+  const connection = { timeoutMs, insecure: options.insecure ?? false, trust, proxy: options.proxy };
   const agent = createDispatcher(connection).agent;
   try {
     const plan = await makePlan(agent, options.url, headers, options.signal);

@@ -1,0 +1,62 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasOpenssl, selfSignedCertificate, type Certificate } from './support/certificates.js';
+
+const project = fileURLToPath(new URL('..', import.meta.url));
+
+describe.skipIf(!hasOpenssl)(`loadTrust${hasOpenssl ? '' : ' (skipped: openssl is not installed to make test certificates)'}`, () => {
+  let certDir: string;
+  const servers: Server[] = [];
+  /** Node's roots in the child (--use-openssl-ca with SSL_CERT_FILE), NODE_EXTRA_CA_CERTS, --ca-cert. */
+  let certificates: Certificate[];
+
+  beforeAll(async () => {
+    certDir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+    certificates = await Promise.all(['root', 'extra', 'named'].map((name) => selfSignedCertificate(certDir, name)));
+    for (const { key, cert } of certificates) {
+      const server = createServer({ key, cert }, (_req, res) => res.end('ok'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+    }
+  });
+  afterAll(async () => {
+    for (const server of servers) await new Promise((resolve) => server.close(resolve));
+    execFileSync('rm', ['-rf', certDir]);
+  });
+
+  it("trusts Node's roots, NODE_EXTRA_CA_CERTS and the file's CA, in one context per file made by Node's own method", async () => {
+    const [root, extra, named] = certificates.map((c) => c.certPath) as [string, string, string];
+    const script = [
+      "import tls from 'node:tls';",
+      "const { loadTrust } = await import('./dist/trust.js');",
+      'const [path, ...ports] = process.argv.slice(1);',
+      'const trust = await loadTrust(path);',
+      'const verified = (port, secureContext) => new Promise((resolve) => {',
+      "  const socket = tls.connect({ host: '127.0.0.1', port: Number(port), secureContext }, () => { resolve(socket.authorized); socket.end(); });",
+      "  socket.on('error', (err) => resolve(err.code));",
+      '});',
+      'console.log(JSON.stringify({',
+      '  trusted: await Promise.all(ports.map((port) => verified(port, trust))),',
+      '  byDefault: await Promise.all(ports.map((port) => verified(port, tls.createSecureContext()))),',
+      '  oneContext: (await loadTrust(path)) === trust,',
+      "  nativeMethod: typeof tls.createSecureContext().context.addCACert,",
+      '}));',
+    ].join('\n');
+    const ports = servers.map((server) => String((server.address() as AddressInfo).port));
+    // Not spawnSync: the servers answer from this process.
+    const run = await promisify(execFile)(process.execPath, ['--use-openssl-ca', '--input-type=module', '-e', script, named, ...ports], {
+      cwd: project, encoding: 'utf8', env: { ...process.env, SSL_CERT_FILE: root, NODE_EXTRA_CA_CERTS: extra }, timeout: 20_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({
+      trusted: [true, true, true],
+      byDefault: [true, true, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+      oneContext: true,
+      nativeMethod: 'function',
+    });
+  });
+});
