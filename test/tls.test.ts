@@ -8,6 +8,7 @@ import { NetworkError, UsageError } from '../src/errors.js';
 import { serveFile } from '../src/local-server.js';
 import { hasOpenssl, selfSignedCertificate } from './support/certificates.js';
 import { MiB, useDownloads } from './support/harness.js';
+import { startProxy } from './support/proxy.js';
 import { sha256, testData } from './support/test-server.js';
 
 const { get, outputSha, expectFiles, dir } = useDownloads();
@@ -53,6 +54,19 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
     await writeFile(caPath, certPem);
     await get(url, { caCert: caPath, connections: 4 });
     expect(await outputSha()).toBe(sha256(data));
+  });
+
+  it('trusts --ca-cert through a proxy tunnel too', async () => {
+    const caPath = join(dir(), 'ca.pem');
+    await writeFile(caPath, certPem);
+    const proxy = await startProxy();
+    try {
+      await get(url, { caCert: caPath, connections: 4, proxy: proxy.url });
+      expect(await outputSha()).toBe(sha256(data));
+      expect(proxy.tunnels.length).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses a --ca-cert that is not a certificate', async () => {
