@@ -106,21 +106,32 @@ function parser(argv: string[]) {
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
-      throw error instanceof RangegetError ? error : new UsageError(`${plainYargsMessage(message ?? error.message)} (see rangeget --help)`);
+      throw error instanceof RangegetError ? error : new UsageError(`${plainYargsMessage(message ?? error.message, argv)} (see rangeget --help)`);
     });
 }
 
-/** yargs names an unknown flag twice (bogus-flag, bogusFlag) and a flag without its dashes: name them as typed. */
-function plainYargsMessage(message: string): string {
+/**
+ * yargs names an unknown flag twice (bogus-flag, bogusFlag) and a flag without its dashes: name them
+ * as typed, or as the RANGEGET_ variable that set one (yargs reads every RANGEGET_ variable as a flag).
+ */
+function plainYargsMessage(message: string, argv: string[]): string {
   const flag = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
   if (unknown) {
     const names = unknown[1]!.split(', ');
     const typed = names.filter((name) => !names.some((other) => other !== name && camelCase(other) === name));
-    return `unknown option${typed.length > 1 ? 's' : ''} ${typed.map(flag).join(', ')}`;
+    const named = typed.map((name) => fromEnvironment(name, argv) ?? flag(name));
+    return `unknown option${typed.length > 1 ? 's' : ''} ${named.join(', ')}`;
   }
   const missing = /^Not enough arguments following: (.+)$/.exec(message);
   return missing ? `${flag(missing[1]!)} needs a value` : message;
+}
+
+/** `RANGEGET_FOO_BAR in the environment` for fooBar, when that variable, not the command line, gave it. */
+function fromEnvironment(name: string, argv: string[]): string | undefined {
+  const variable = `RANGEGET_${name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+  const typed = argv.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  return process.env[variable] === undefined || typed ? undefined : `${variable} in the environment`;
 }
 
 function camelCase(name: string): string {

@@ -147,6 +147,12 @@ describe('rangeget CLI', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('names a RANGEGET_ variable that is no option as the variable, not as a flag never typed', async () => {
+    const { code, stderr } = await runCli(['--bogus', 'http://127.0.0.1:1/x'], dir, { env: { RANGEGET_OUT_DIR: '/tmp' } });
+    expect(code).toBe(2);
+    expect(stderr).toBe('rangeget: unknown options --bogus, RANGEGET_OUT_DIR in the environment (see rangeget --help)\n');
+  });
+
   it('reports a usage error as a --json event too, even one found while parsing the flags', async () => {
     const { code, stdout } = await runCli(['--json', '--bogus', 'http://127.0.0.1:1/x'], dir);
     expect(code).toBe(2);
