@@ -43,7 +43,7 @@ export interface Dispatchers {
  * connected clients first (undici.ts).
  */
 export function createDispatcher(options: ConnectionOptions): Dispatchers {
-  const tls = { rejectUnauthorized: !options.insecure, ...(options.trust ? { secureContext: options.trust } : {}) };
+  const tls = { rejectUnauthorized: !options.insecure, secureContext: options.trust };
   const connect = {
     timeout: options.timeoutMs,
     ...tls,
