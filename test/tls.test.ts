@@ -71,5 +71,8 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
 
   it('refuses a --ca-cert that is not a certificate', async () => {
     await expect(get(url, { caCert: join(dir(), 'missing.pem') })).rejects.toThrow(UsageError);
+    const garbled = join(dir(), 'garbled.pem');
+    await writeFile(garbled, '-----BEGIN CERTIFICATE-----\nZm9vYmFy\n-----END CERTIFICATE-----\n');
+    await expect(get(url, { caCert: garbled })).rejects.toThrow(/--ca-cert .*garbled\.pem: its first certificate cannot be read/);
   });
 });
