@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkError, UsageError } from '../src/errors.js';
 import { serveFile } from '../src/local-server.js';
-import { hasOpenssl, selfSignedCertificate } from './support/certificates.js';
+import { hasOpenssl, useCertificates } from './support/certificates.js';
 import { MiB, useDownloads } from './support/harness.js';
 import { startProxy } from './support/proxy.js';
 import { sha256, testData } from './support/test-server.js';
@@ -18,11 +17,10 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
   let server: Server;
   let url: string;
   let certPem: string;
-  let certDir: string;
+  const certificates = useCertificates(['server']);
 
   beforeAll(async () => {
-    certDir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
-    const { key, cert } = await selfSignedCertificate(certDir, 'server');
+    const { key, cert } = certificates()[0]!;
     certPem = cert;
     server = createServer({ key, cert }, (req, res) => serveFile(req, res, { data, etag: '"tls-1"' }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -31,7 +29,6 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
-    execFileSync('rm', ['-rf', certDir]);
   });
 
   it('verifies certificates by default and fails fast on a self-signed one', async () => {

@@ -1,23 +1,20 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasOpenssl, selfSignedCertificate, type Certificate } from './support/certificates.js';
+import { hasOpenssl, useCertificates } from './support/certificates.js';
 
 const project = fileURLToPath(new URL('..', import.meta.url));
 
 describe.skipIf(!hasOpenssl)(`loadTrust${hasOpenssl ? '' : ' (skipped: openssl is not installed to make test certificates)'}`, () => {
-  let certDir: string;
   const servers: Server[] = [];
   /** Node's roots in the child (--use-openssl-ca with SSL_CERT_FILE), NODE_EXTRA_CA_CERTS, --ca-cert. */
-  let certificates: Certificate[];
+  const certificates = useCertificates(['root', 'extra', 'named']);
 
   beforeAll(async () => {
-    certDir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
-    certificates = await Promise.all(['root', 'extra', 'named'].map((name) => selfSignedCertificate(certDir, name)));
-    for (const { key, cert } of certificates) {
+    for (const { key, cert } of certificates()) {
       const server = createServer({ key, cert }, (_req, res) => res.end('ok'));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       servers.push(server);
@@ -25,11 +22,10 @@ describe.skipIf(!hasOpenssl)(`loadTrust${hasOpenssl ? '' : ' (skipped: openssl i
   });
   afterAll(async () => {
     for (const server of servers) await new Promise((resolve) => server.close(resolve));
-    execFileSync('rm', ['-rf', certDir]);
   });
 
   it("trusts Node's roots, NODE_EXTRA_CA_CERTS and the file's CA, in one context per file made by Node's own method", async () => {
-    const [root, extra, named] = certificates.map((c) => c.certPath) as [string, string, string];
+    const [root, extra, named] = certificates().map((c) => c.certPath) as [string, string, string];
     const script = [
       "import tls from 'node:tls';",
       "const { loadTrust } = await import('./dist/trust.js');",

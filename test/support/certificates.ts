@@ -1,6 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
@@ -10,8 +12,22 @@ export interface Certificate {
   certPath: string;
 }
 
-/** A self-signed certificate for 127.0.0.1, its own CA, made by openssl in `dir` (files `name`.key/.pem). */
-export async function selfSignedCertificate(dir: string, name: string): Promise<Certificate> {
+/**
+ * Self-signed certificates for 127.0.0.1, each its own CA, made by openssl once for the suite it is
+ * called in, in a temporary directory removed after the suite; call the result to get them.
+ */
+export function useCertificates(names: string[]): () => Certificate[] {
+  let dir = '';
+  let made: Certificate[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rangeget-certs-'));
+    made = await Promise.all(names.map((name) => selfSignedCertificate(dir, name)));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  return () => made;
+}
+
+async function selfSignedCertificate(dir: string, name: string): Promise<Certificate> {
   const [keyPath, certPath] = [join(dir, `${name}.key`), join(dir, `${name}.pem`)];
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
