@@ -15,6 +15,33 @@ export function networkOptions<T>(y: Argv<T>) {
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only errors' });
 }
 
+/** The variable yargs reads as option `name` (camelCase): RANGEGET_MIN_SEGMENT_SIZE for minSegmentSize. */
+export function environmentVariable(name: string): string {
+  return `RANGEGET_${name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+/** Runs an option's check; see optionChecker. */
+export type CheckOption = <T>(name: string, check: () => T) => T;
+
+/**
+ * yargs takes an option from its RANGEGET_ variable when the command line does not give it. A bad
+ * value from there fails every run, with a flag nobody typed: the checks this returns name the
+ * variable in their usage errors then. `parsed` holds the options as parsed, `commandLineOnly`
+ * parses them again without the environment (only when a check fails).
+ */
+export function optionChecker(parsed: Record<string, unknown>, commandLineOnly: () => Record<string, unknown>): CheckOption {
+  return (name, check) => {
+    try {
+      return check();
+    } catch (err) {
+      const variable = environmentVariable(name);
+      const fromEnvironment = process.env[variable] !== undefined && String(parsed[name]) !== String(commandLineOnly()[name]);
+      if (!(err instanceof UsageError) || !fromEnvironment) throw err;
+      throw new UsageError(`${err.message} (from ${variable} in the environment)`);
+    }
+  };
+}
+
 /** A whole number from `min` to `max`, or a usage error naming `what`. */
 export function integer(given: string | number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const text = String(given);

@@ -10,7 +10,7 @@ import { listenLocal, serveFile, type LocalServer } from '../local-server.js';
 import { Pacer } from '../pacer.js';
 import { MAX_CONNECTIONS } from '../options.js';
 import { formatBytes, parseSize } from '../size.js';
-import { integer, networkOptions, parseHeaders } from './args.js';
+import { integer, networkOptions, parseHeaders, type CheckOption } from './args.js';
 
 export interface BenchArgs {
   url?: string;
@@ -56,20 +56,22 @@ function connectionList(text: string): number[] {
 }
 
 /** `rangeget bench`: measures, then prints a table, JSON or CSV, and optionally writes an SVG. */
-export async function runBenchCommand(args: BenchArgs, signal: AbortSignal): Promise<number> {
+export async function runBenchCommand(args: BenchArgs, signal: AbortSignal, check: CheckOption): Promise<number> {
   if (args.json && args.csv) throw new UsageError('--json and --csv both write to stdout; choose one');
-  const connections = connectionList(args.connections);
-  const bytes = args.bytes === undefined ? undefined : parseSize(args.bytes, 'byte count');
-  const durationSeconds = args.duration === undefined ? undefined : integer(args.duration, 'duration', 1, 3600);
-  const repeat = integer(args.repeat, 'repeat count', 1, 100);
+  const { bytes: byteText, duration } = args;
+  const connections = check('connections', () => connectionList(args.connections));
+  const bytes = byteText === undefined ? undefined : check('bytes', () => parseSize(byteText, 'byte count'));
+  const durationSeconds = duration === undefined ? undefined : check('duration', () => integer(duration, 'duration', 1, 3600));
+  const repeat = check('repeat', () => integer(args.repeat, 'repeat count', 1, 100));
+  const headers = check('header', () => parseHeaders([args.header ?? []].flat()));
+  const timeoutMs = check('timeout', () => integer(args.timeout, 'timeout', 1, 3600)) * 1000;
   if (args.svg) await checkSvgPath(args.svg);
   const live = process.stderr.isTTY && !args.quiet && !args.json && !args.csv;
   const server = args.url === undefined ? await startBuiltIn(args.quiet) : undefined;
   try {
     const report = await runBench({
       url: args.url ?? `${server!.url}/built-in.bin`, connections, bytes, durationSeconds, repeat, toDisk: args.toDisk,
-      headers: parseHeaders([args.header ?? []].flat()), userAgent: args.userAgent, insecure: args.insecure,
-      caCert: args.caCert, proxy: args.proxy, timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000, signal,
+      headers, userAgent: args.userAgent, insecure: args.insecure, caCert: args.caCert, proxy: args.proxy, timeoutMs, signal,
       onRun: live ? (run) => process.stderr.write(`\r\x1b[Kbench: ${run.connections} connection${run.connections === 1 ? '' : 's'}, run ${run.repeat}/${run.of}…`) : undefined,
     });
     if (live) process.stderr.write('\r\x1b[K');

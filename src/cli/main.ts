@@ -6,7 +6,7 @@ import { AbortedError, ExitCode, OutputExistsError, RangegetError, UsageError } 
 import { DEFAULT_CONNECTIONS, DEFAULT_RETRIES, MAX_CONNECTIONS, type DownloadOptions } from '../options.js';
 import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
-import { handOut, held, integer, networkOptions, parseHeaders, shareBudget } from './args.js';
+import { environmentVariable, handOut, held, integer, networkOptions, optionChecker, parseHeaders, shareBudget, type CheckOption } from './args.js';
 import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
 import { readInputFile, type InputEntry } from './input-file.js';
 import { runDemo } from './demo.js';
@@ -80,8 +80,9 @@ function lastValues(args: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(args)) if (Array.isArray(value) && !REPEATABLE.has(name)) args[name] = value.at(-1);
 }
 
-function parser(argv: string[]) {
-  return yargs(argv)
+/** The CLI's parser; `withEnvironment` false leaves out the RANGEGET_ variables. */
+function parser(argv: string[], withEnvironment = true) {
+  const cli = yargs(argv)
     .middleware(lastValues, true)
     // Flags of every command, known before the command's name too: `rangeget -q bench URL` must not take `bench` for -q's value.
     .boolean(['quiet', 'q', 'insecure', 'json'])
@@ -95,7 +96,6 @@ function parser(argv: string[]) {
     .example('$0 --checksum sha256=HEX https://x.org/d.iso', 'verify it')
     .example('$0 demo', 'the speed-up, on a local server')
     .example('$0 bench https://x.org/d.iso', 'how many connections are worth opening')
-    .env('RANGEGET')
     .completion('completion', 'print a bash/zsh completion script (rangeget completion >> ~/.bashrc)')
     .epilogue(EPILOGUE)
     .version(VERSION)
@@ -108,6 +108,7 @@ function parser(argv: string[]) {
     .fail((message, error) => {
       throw error instanceof RangegetError ? error : new UsageError(`${plainYargsMessage(message ?? error.message, argv)} (see rangeget --help)`);
     });
+  return withEnvironment ? cli.env('RANGEGET') : cli;
 }
 
 /**
@@ -129,7 +130,7 @@ function plainYargsMessage(message: string, argv: string[]): string {
 
 /** `RANGEGET_FOO_BAR in the environment` for fooBar, when that variable, not the command line, gave it. */
 function fromEnvironment(name: string, argv: string[]): string | undefined {
-  const variable = `RANGEGET_${name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+  const variable = environmentVariable(name);
   const typed = argv.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
   return process.env[variable] === undefined || typed ? undefined : `${variable} in the environment`;
 }
@@ -139,21 +140,22 @@ function camelCase(name: string): string {
 }
 
 /** Turns parsed flags into download options; every value is checked before any network use. */
-function toOptions(args: CliArgs, url: string): DownloadOptions {
+function toOptions(args: CliArgs, url: string, check: CheckOption): DownloadOptions {
+  const { limitRate } = args;
   return {
     url,
     output: args.output,
     dir: args.dir,
-    connections: integer(args.connections, 'connection count', 1, MAX_CONNECTIONS),
-    minSegmentSize: parseSize(args.minSegmentSize, 'minimum segment size'),
+    connections: check('connections', () => integer(args.connections, 'connection count', 1, MAX_CONNECTIONS)),
+    minSegmentSize: check('minSegmentSize', () => parseSize(args.minSegmentSize, 'minimum segment size')),
     checksum: args.checksum,
-    retries: integer(args.retries, 'retry count', 0, 100),
-    timeoutMs: integer(args.timeout, 'timeout', 1, 3600) * 1000,
-    headers: parseHeaders([args.header ?? []].flat()),
+    retries: check('retries', () => integer(args.retries, 'retry count', 0, 100)),
+    timeoutMs: check('timeout', () => integer(args.timeout, 'timeout', 1, 3600)) * 1000,
+    headers: check('header', () => parseHeaders([args.header ?? []].flat())),
     userAgent: args.userAgent,
     user: args.user,
     // A rate may be written as one: 10M/s.
-    limitRate: args.limitRate === undefined ? undefined : parseSize(args.limitRate.replace(/\/s$/i, ''), 'rate limit'),
+    limitRate: limitRate === undefined ? undefined : check('limitRate', () => parseSize(limitRate.replace(/\/s$/i, ''), 'rate limit')),
     insecure: args.insecure,
     caCert: args.caCert,
     proxy: args.proxy,
@@ -198,12 +200,13 @@ export async function main(argv: string[]): Promise<number> {
     const args = (await parser(argv).parseAsync()) as unknown as CliArgs & {
       _: string[]; help?: boolean; version?: boolean; getYargsCompletions?: string;
     };
+    const check = optionChecker(args as unknown as Record<string, unknown>, () => parser(argv, false).parseSync());
     const printedByYargs = args.urls?.length === 1 && args.urls[0] === 'completion';
     if (args.help || args.version || args.getYargsCompletions !== undefined || printedByYargs) return ExitCode.ok;
     reporter = new Reporter(outputMode(args), { verbose: args.verbose });
     const urls = args.urls ?? [];
     if (args._[0] === 'demo' || (urls.length === 1 && urls[0] === 'demo')) return await withInterruptSignal((signal) => runDemo(reporter, signal));
-    if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal));
+    if (args._[0] === 'bench') return await withInterruptSignal((signal) => runBenchCommand(args as unknown as BenchArgs, signal, check));
     const entries: InputEntry[] = [...urls.map((url) => ({ url })), ...(args.inputFile ? await readInputFile(args.inputFile) : [])];
     if (entries.length === 0) {
       if (args.inputFile === undefined) throw new UsageError('missing URL (see rangeget --help)');
@@ -216,8 +219,8 @@ export async function main(argv: string[]): Promise<number> {
     if (entries.length > 1 && args.output !== undefined) {
       throw new UsageError('-o names one file but several URLs were given; use -d DIR to save them side by side');
     }
-    const jobs = integer(args.jobs, 'job count', 1, 64);
-    const list = entries.map((entry) => ({ ...toOptions(args, entry.url), ...(entry.output ? { output: entry.output } : {}) }));
+    const jobs = check('jobs', () => integer(args.jobs, 'job count', 1, 64));
+    const list = entries.map((entry) => ({ ...toOptions(args, entry.url, check), ...(entry.output ? { output: entry.output } : {}) }));
     const shared = list.length > 1 ? shareBudget(list, jobs) : list;
     return await withInterruptSignal((signal) => downloadAll(shared, { jobs, skipExisting: args.skipExisting }, signal, reporter));
   } catch (err) {

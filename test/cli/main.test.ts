@@ -153,6 +153,18 @@ describe('rangeget CLI', () => {
     expect(stderr).toBe('rangeget: unknown options --bogus, RANGEGET_OUT_DIR in the environment (see rangeget --help)\n');
   });
 
+  it.each([
+    [{ RANGEGET_CONNECTIONS: 'abc' }, [], "invalid connection count 'abc': use a whole number from 1 to 64 (from RANGEGET_CONNECTIONS in the environment)"],
+    [{ RANGEGET_TIMEOUT: '0' }, ['-qn', '4'], "invalid timeout '0': use a whole number from 1 to 3600 (from RANGEGET_TIMEOUT in the environment)"],
+    [{ RANGEGET_REPEAT: '0' }, ['bench'], "invalid repeat count '0': use a whole number from 1 to 100 (from RANGEGET_REPEAT in the environment)"],
+    [{ RANGEGET_CONNECTIONS: 'abc' }, ['-n', 'abc'], "invalid connection count 'abc': use a whole number from 1 to 64"],
+    [{ RANGEGET_RETRIES: '0' }, ['-n', '0'], "invalid connection count '0': use a whole number from 1 to 64"],
+  ])('names the RANGEGET_ variable that gave a bad value, and only that (%j, then %j)', async (env, args, message) => {
+    const { code, stderr } = await runCli([...args, 'http://127.0.0.1:1/x'], dir, { env });
+    expect(code).toBe(2);
+    expect(stderr).toBe(`rangeget: ${message}\n`);
+  });
+
   it('reports a usage error as a --json event too, even one found while parsing the flags', async () => {
     const { code, stdout } = await runCli(['--json', '--bogus', 'http://127.0.0.1:1/x'], dir);
     expect(code).toBe(2);
