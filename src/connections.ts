@@ -21,6 +21,8 @@ import { SegmentWriter, FileWriter } from './writer.js';
 const PROGRESS_INTERVAL_MS = 200;
 /** How far ahead of the --limit-rate pace a download may get after a pause. */
 const LIMIT_BURST_SECONDS = 0.05;
+/** Connections refused within this long of the first say so in one notice: their refusals come with their handshakes and retries. */
+const RETIREMENT_NOTICE_WINDOW_MS = 1000;
 /** Requests in a row with no response at all before a connection retires (see `retireSilent`). */
 const SILENCES_TO_RETIRE = 2;
 /** An attempt that delivered this much before failing resets the range's retry count. */
@@ -55,15 +57,17 @@ export class Connections {
    */
   servedLastModified: string | null = null;
   private active = 0;
+  /** Active connections refused and waiting for the others' answers to decide whether to retire (retireOnceOthersAnswer). */
+  private undecided = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
   /** Retired connections trying again, one at a time. */
   private readonly rejoins = new Rejoins();
-  /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4). */
+  /** Connections that retire together say so in one notice, with the count left (12 of 16 behind a limit of 4, in 1 s). */
   private readonly retirements = new TurnBatch<{ host: string; reason: string }>((retired) => {
     const reasons = [...new Set(retired.map((r) => r.reason))].join(', ');
     this.context.emit({ type: 'notice', message: `${retired[0]!.host} refuses more connections (${reasons}); going on with ${this.workers}` });
-  });
+  }, RETIREMENT_NOTICE_WINDOW_MS);
   private bytesWritten = 0;
   /** The servers in use: the URL's and the mirrors', less the ones dropped for failing. */
   private sources: Plan[] = [];
@@ -185,6 +189,25 @@ export class Connections {
   }
 
   /**
+   * `retire`, for a refusal that comes before the server has answered anyone (a firewall resets the
+   * connections beyond its limit while the others' handshakes are under way; with --retries 0 there
+   * is no backoff to wait through): it waits for the other connections' requests to be answered,
+   * and fails only once none is left to be.
+   */
+  private async retireOnceOthersAnswer(source: Plan, err: unknown, failingSince: number, signal: AbortSignal): Promise<boolean> {
+    while (!this.retire(source, err, failingSince)) {
+      if (this.refusal(err) === undefined || signal.aborted || this.active - this.undecided <= 1) return false;
+      this.undecided++;
+      try {
+        await this.nextChange(signal);
+      } finally {
+        this.undecided--;
+      }
+    }
+    return true;
+  }
+
+  /**
    * A server that takes no more connections than it serves leaves the others unanswered: their
    * handshakes dropped by a firewall, or waiting in a full accept queue. A connection whose requests
    * were silent twice in a row (cut by the pace watch, which judges silence only while the server
@@ -215,7 +238,9 @@ export class Connections {
   /** A retired connection's try is served together with every other connection: it is back, and says so. */
   private confirmTry(): void {
     const host = this.rejoins.confirm(performance.now(), this.watch.flowingRequests, this.workers);
-    if (host) this.context.emit({ type: 'notice', message: `${host} takes another connection; going on with ${this.workers}` });
+    if (!host) return;
+    this.retirements.flush();
+    this.context.emit({ type: 'notice', message: `${host} takes another connection; going on with ${this.workers}` });
   }
 
   /** A retired connection's try was refused, left unanswered or not confirmed: it retires again, without a notice. */
@@ -287,7 +312,7 @@ export class Connections {
         if (failures === 1) failingSince = performance.now();
         if (signal.aborted || !isRetryable(err)) throw err;
         if (failures > this.context.settings.retries) {
-          if (this.retire(plan, err, failingSince)) return 'retired';
+          if (await this.retireOnceOthersAnswer(plan, err, failingSince, signal)) return 'retired';
           throw err;
         }
         const delayMs = retryDelayMs(err, failures);

@@ -301,6 +301,17 @@ describe('download', () => {
     expect(server.connectionTimes.length).toBeGreaterThan(12);
   });
 
+  it('goes on with fewer connections behind a firewall limit with --retries 0, its resets coming before any response', async () => {
+    const data = testData(32 * MiB);
+    const { notices } = await getChecked(data, { maxConnections: 4, bytesPerSecond: 8 * MiB }, { connections: 12, retries: 0 });
+    expect(notices.join('\n')).toMatch(/refuses more connections \((ECONNRESET|UND_ERR_SOCKET|EPIPE)\); going on with \d+/);
+  });
+
+  it('fails with --retries 0 when the server resets every connection', async () => {
+    const s = await serve(testData(4 * MiB), { resetDataRequests: true });
+    await expect(get(s.url(), { connections: 4, retries: 0 })).rejects.toThrow(/reset the connection/);
+  });
+
   it('goes on with fewer connections when the server leaves those beyond its limit unanswered', async () => {
     const data = testData(32 * MiB);
     const { notices, result } = await getChecked(data, { servedConnections: 4, bytesPerSecond: 8 * MiB }, {

@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { TurnBatch } from '../src/turn-batch.js';
 
@@ -23,5 +23,16 @@ describe('TurnBatch', () => {
     batch.flush();
     batch.flush();
     expect(handed).toEqual([['x'], ['y']]);
+  });
+
+  it('with a window, hands on the items added within it of the first together, at its end', async () => {
+    const handed: number[][] = [];
+    const batch = new TurnBatch<number>((items) => handed.push(items), 200);
+    batch.add('a', 1);
+    await nextTurn();
+    batch.add('a', 2);
+    expect(handed).toEqual([]);
+    await sleep(400);
+    expect(handed).toEqual([[1, 2]]);
   });
 });

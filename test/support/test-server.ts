@@ -53,6 +53,8 @@ export interface Behaviour {
   maxActive?: number;
   /** At most this many connections at once; the others are reset as they arrive, as a firewall's per-client limit does. */
   maxConnections?: number;
+  /** Reset the connection of every data request, unanswered (the plan's requests are answered). */
+  resetDataRequests?: boolean;
   /**
    * At most this many connections served at once; the others wait unanswered until one of those
    * closes, as in a server's full accept queue, or behind a firewall that drops their handshakes.
@@ -207,6 +209,7 @@ export class TestServer {
     if (b.status) return void res.writeHead(b.status).end();
     if (b.signed && this.refuseSigned(req, res, b.signed)) return;
     const planning = req.method === 'HEAD' || req.headers.range === 'bytes=0-0';
+    if (!planning && b.resetDataRequests) return void req.socket.resetAndDestroy();
     if (planning && b.planBusy) {
       b.planBusy--;
       return void res.writeHead(503, { 'retry-after': '0' }).end();
