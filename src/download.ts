@@ -88,7 +88,22 @@ class DownloadRun {
   async run(): Promise<DownloadResult> {
     if (this.signal?.aborted) throw new AbortedError();
     const { dir, output } = this.settings;
-    await (output === undefined ? checkDirectory(dir) : checkOutputPath(resolve(dir, output)));
+    if (output !== undefined) {
+      // Named by -o: locked before any request, so a second run for the same file sends none.
+      const paths = this.paths(output);
+      await checkOutputPath(paths.output);
+      return this.locked(paths, async () => this.runLocked(await this.planDownload(), paths));
+    }
+    await checkDirectory(dir);
+    const plan = await this.planDownload();
+    // A name from the server or the URL is known only now.
+    const paths = this.paths(plan.fileName);
+    await checkOutputPath(paths.output);
+    return this.locked(paths, () => this.runLocked(plan, paths));
+  }
+
+  /** The plan of the URL and its mirrors, and the connections that will fetch it. */
+  private async planDownload(): Promise<Plan> {
     // The range requests' connections open while the HEAD is under way.
     this.warm?.open(this.settings.connections);
     const plan = await this.planWithRetries();
@@ -100,12 +115,14 @@ class DownloadRun {
       agent: this.agent, settings: this.settings, signal: this.signal, mirrors: this.mirrors, emit: (e) => this.emit(e),
       moreConnections: this.moreConnections,
     });
-    const paths = this.paths(plan.fileName);
-    // A name from the server or the URL is known only now; one from -o was checked above.
-    if (output === undefined) await checkOutputPath(paths.output);
+    return plan;
+  }
+
+  /** Runs `run` holding the lock of the output (lock.ts). */
+  private async locked(paths: Paths, run: () => Promise<DownloadResult>): Promise<DownloadResult> {
     const release = await acquireLock(lockPathFor(paths.part), paths.output);
     try {
-      return await this.runLocked(plan, paths);
+      return await run();
     } finally {
       await release();
     }
@@ -161,8 +178,8 @@ class DownloadRun {
     return accepted;
   }
 
-  private paths(suggestedName: string): Paths {
-    const output = resolve(this.settings.dir, this.settings.output ?? suggestedName);
+  private paths(name: string): Paths {
+    const output = resolve(this.settings.dir, name);
     const part = `${output}.part`;
     return { output, part, manifest: manifestPathFor(part) };
   }

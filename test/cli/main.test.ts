@@ -321,14 +321,16 @@ describe('rangeget CLI', () => {
     expect(stderr).toBe('rangeget: standard input lists no URL (one per line; # starts a comment)\n');
   });
 
-  it('refuses a second process on the same output, and takes over from a dead one', async () => {
+  it('refuses a second process on the same output before it sends a request, and takes over from a dead one', async () => {
     server.behaviour = { bytesPerSecond: 256 * 1024 };
     const args = ['-o', 'f', '-n', '2', server.url()];
     const first = startCli(args, dir);
     await waitFor(() => readdir(dir).then((names) => names.includes('f.part.json')));
+    const [requests, connections] = [server.requests.length, server.connectionTimes.length];
     const second = await runCli(args, dir);
     expect(second.code).toBe(5);
     expect(second.stderr).toMatch(new RegExp(`another rangeget \\(pid ${first.child.pid}\\) is downloading to .*f`));
+    expect([server.requests.length, server.connectionTimes.length]).toEqual([requests, connections]);
     first.child.kill('SIGKILL');
     await first.done;
     expect(await readdir(dir)).toContain('f.part.lock');
