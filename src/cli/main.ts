@@ -131,7 +131,8 @@ function plainYargsMessage(message: string, argv: string[]): string {
 /** `RANGEGET_FOO_BAR in the environment` for fooBar, when that variable, not the command line, gave it. */
 function fromEnvironment(name: string, argv: string[]): string | undefined {
   const variable = environmentVariable(name);
-  const typed = argv.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  const short = name.length === 1;
+  const typed = argv.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`) || (short && /^-[^-]/.test(arg) && arg.includes(name)));
   return process.env[variable] === undefined || typed ? undefined : `${variable} in the environment`;
 }
 

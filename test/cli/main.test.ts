@@ -153,6 +153,12 @@ describe('rangeget CLI', () => {
     expect(stderr).toBe('rangeget: unknown options --bogus, RANGEGET_OUT_DIR in the environment (see rangeget --help)\n');
   });
 
+  it('names a short flag typed as the flag, also when a RANGEGET_ variable of that letter is set', async () => {
+    const { code, stderr } = await runCli(['-qz', 'http://127.0.0.1:1/x'], dir, { env: { RANGEGET_Z: '1' } });
+    expect(code).toBe(2);
+    expect(stderr).toBe('rangeget: unknown option -z (see rangeget --help)\n');
+  });
+
   it.each([
     [{ RANGEGET_CONNECTIONS: 'abc' }, [], "invalid connection count 'abc': use a whole number from 1 to 64 (from RANGEGET_CONNECTIONS in the environment)"],
     [{ RANGEGET_TIMEOUT: '0' }, ['-qn', '4'], "invalid timeout '0': use a whole number from 1 to 3600 (from RANGEGET_TIMEOUT in the environment)"],
