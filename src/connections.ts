@@ -15,6 +15,7 @@ import { ifRangeValue, type Plan } from './planner.js';
 import { Rejoins } from './rejoin.js';
 import { isExpiredTarget, Reresolver } from './reresolver.js';
 import { startDelayMs, unreceived, type Scheduler, type Segment } from './scheduler.js';
+import { SourceAnswers } from './source-answers.js';
 import { TurnBatch } from './turn-batch.js';
 import { SegmentWriter, FileWriter } from './writer.js';
 
@@ -57,8 +58,6 @@ export class Connections {
    */
   servedLastModified: string | null = null;
   private active = 0;
-  /** Active connections refused and waiting for the others' answers to decide whether to retire (retireOnceOthersAnswer). */
-  private undecided = 0;
   /** Workers not retired: the connections the download goes on with. */
   private workers = 0;
   /** Retired connections trying again, one at a time. */
@@ -73,6 +72,8 @@ export class Connections {
   private sources: Plan[] = [];
   private readonly reresolver: Reresolver;
   private readonly watch: PaceWatch;
+  /** Whether each server answers: a refusal is judged by the server that refused. */
+  private readonly answers = new SourceAnswers<Plan>();
   /** Idle workers waiting for something to change: a segment released, paces measured, a stop. */
   private waiting: (() => void)[] = [];
   /** One pace for all connections when --limit-rate is set. */
@@ -174,35 +175,29 @@ export class Connections {
   /**
    * A server that allows fewer connections than -n refuses the others while its own flow: with 503
    * or 429, or, behind a firewall's per-client limit, by refusing or resetting the connection. Once
-   * such a connection's retries run out while the server serves others (a request has its response
+   * such a connection's retries run out while its server serves others (a request has its response
    * now, or one got it since this connection began failing), it retires and leaves its range to
-   * them, rather than failing the download. The last connection never retires, nor any while the
-   * server answers no one: a server down for everyone fails the download, rather than leaving one
-   * connection to go on alone once it is back.
+   * them, rather than failing the download. The last connection never retires, nor any while its
+   * server answers no one: a server down for everyone fails the download (or, with mirrors, is
+   * dropped), rather than leaving one connection to go on alone once it is back.
    */
   private retire(source: Plan, err: unknown, failingSince: number): boolean {
     const refusal = this.refusal(err);
-    const othersServed = this.watch.someFlowing() || this.watch.lastResponseAt >= failingSince;
-    if (refusal === undefined || this.active <= 1 || !othersServed) return false;
+    if (refusal === undefined || this.active <= 1 || !this.answers.serves(source, failingSince)) return false;
     this.noteRetirement(source, refusal);
     return true;
   }
 
   /**
-   * `retire`, for a refusal that comes before the server has answered anyone (a firewall resets the
-   * connections beyond its limit while the others' handshakes are under way; with --retries 0 there
-   * is no backoff to wait through): it waits for the other connections' requests to be answered,
-   * and fails only once none is left to be.
+   * `retire`, for a refusal that comes before the server has answered its other requests (a
+   * firewall resets the connections beyond its limit while the others' handshakes are under way;
+   * with --retries 0 there is no backoff to wait through): it waits for their answers, and does
+   * not retire once none is left to come.
    */
   private async retireOnceOthersAnswer(source: Plan, err: unknown, failingSince: number, signal: AbortSignal): Promise<boolean> {
     while (!this.retire(source, err, failingSince)) {
-      if (this.refusal(err) === undefined || signal.aborted || this.active - this.undecided <= 1) return false;
-      this.undecided++;
-      try {
-        await this.nextChange(signal);
-      } finally {
-        this.undecided--;
-      }
+      if (this.refusal(err) === undefined || signal.aborted || !this.answers.awaits(source)) return false;
+      await this.nextChange(signal);
     }
     return true;
   }
@@ -325,9 +320,11 @@ export class Connections {
   /** One request for `segment`, watched while it runs (not through the wait for a retry). */
   private async attempt(segment: Segment, plan: Plan, file: FileWriter, signal: AbortSignal, onWritten: (bytes: number) => void): Promise<void> {
     const attempt = this.watch.start(segment);
+    this.answers.started(plan);
     try {
       await fetchSegment(this.job(segment, plan, attempt, file, signal, onWritten));
     } finally {
+      this.answers.ended(plan, attempt.flowing !== undefined);
       this.watch.end(segment);
     }
   }
@@ -356,6 +353,7 @@ export class Connections {
       },
       onHeaders: (headers) => {
         this.watch.flowing(segment, attempt);
+        this.answers.answered(plan, performance.now());
         if (this.rejoins.isTry(segment)) this.confirmTry();
         this.servedLastModified = headerValue(headers, 'last-modified') ?? null;
       },

@@ -101,11 +101,6 @@ export class PaceWatch {
     this.attempts.delete(segment);
   }
 
-  /** When the latest response arrived: whether the server serves the other connections. */
-  get lastResponseAt(): number {
-    return this.latestResponseAt;
-  }
-
   /** The most requests that had their response at once: how many connections the server has served together. */
   get peakFlowing(): number {
     return this.mostFlowing;
@@ -114,11 +109,6 @@ export class PaceWatch {
   /** How many running requests have their response. */
   get flowingRequests(): number {
     return this.flowingNow;
-  }
-
-  /** Whether some running request has its response: the server serves this download now. */
-  someFlowing(): boolean {
-    return this.flowingNow > 0;
   }
 
   /**

@@ -25,6 +25,24 @@ describe('--mirror', () => {
     expect(seen.join('\n')).toMatch(/dropped 127\.0\.0\.1:\d+ as a source/);
   });
 
+  it.each([0, 2])('drops a mirror that refuses every connection (503) while the others serve, rather than retire its connections (--retries %i)', async (retries) => {
+    const main = await serve(data, { bytesPerSecond: 2 * MiB });
+    const busy = await serve(data, { busy: { status: 503, times: 1000 } });
+    const seen: string[] = [];
+    await get(main.url(), { connections: 4, retries, mirrors: [busy.url()], onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen).toEqual([expect.stringMatching(/^dropped 127\.0\.0\.1:\d+ as a source: .*HTTP 503/)]);
+  });
+
+  it("retires the connections beyond a mirror's limit, and keeps the mirror", async () => {
+    const main = await serve(data, { bytesPerSecond: 1 * MiB });
+    const limited = await serve(data, { maxActive: 1, bytesPerSecond: 1 * MiB });
+    const seen: string[] = [];
+    await get(main.url(), { connections: 6, retries: 0, mirrors: [limited.url()], onEvent: notices(seen) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(seen).toEqual([expect.stringMatching(new RegExp(`^${limited.url().split('/')[2]} refuses more connections \\(HTTP 503\\); going on with 4$`))]);
+  });
+
   it('refuses a mirror that disagrees on the size', async () => {
     const main = await serve(data);
     const other = await serve(testData(3 * MiB));

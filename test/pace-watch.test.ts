@@ -123,17 +123,6 @@ describe('PaceWatch', () => {
     expect(watch.peakFlowing).toBe(2);
   });
 
-  it('tells whether some running request has its response', () => {
-    const watch = new PaceWatch(2);
-    const [waiting, answered] = [0, 1].map((i) => newSegment({ start: i * MiB, end: (i + 1) * MiB }));
-    watch.start(waiting!);
-    expect(watch.someFlowing()).toBe(false);
-    watch.flowing(answered!, watch.start(answered!));
-    expect(watch.someFlowing()).toBe(true);
-    watch.end(answered!);
-    expect(watch.someFlowing()).toBe(false);
-  });
-
   it('knows no pace for a request before its body has flowed a while, and none once it ended', () => {
     const watch = new PaceWatch(4);
     const segment = newSegment({ start: 0, end: 1000 });
