@@ -86,6 +86,8 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
   /** Decodes a compressed full-file (200) body; ranged bodies are never decoded. */
   private decoder: Transform | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  /** The response's Content-Length, when it sent one. */
+  private declaredLength: number | undefined;
   private bytesInWindow = 0;
   private pausedInWindow = false;
   /** Reasons reading is paused (writer full, rate limit); reading resumes when none is left. */
@@ -113,6 +115,8 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     const problem = this.check(status, headers);
     if (problem) return this.abort(problem);
     this.job.onHeaders?.(headers);
+    const length = headerValue(headers, 'content-length');
+    this.declaredLength = length === undefined ? undefined : Number(length);
     this.startDecoder(controller, headerValue(headers, 'content-encoding')?.toLowerCase());
     this.watchdog = setInterval(() => this.checkPace(controller), this.job.stallTimeoutMs);
   }
@@ -195,9 +199,18 @@ class SegmentHandler implements Dispatcher.DispatchHandler {
     const { segment } = this.job;
     const expected = this.job.ranged ? this.requested.end - segment.start : this.decoder ? undefined : this.job.size;
     if (!this.reachedEnd && expected !== undefined && segment.received < expected) {
-      this.failure ??= new NetworkError(`connection closed ${expected - segment.received} bytes early`);
+      this.failure ??= new NetworkError(this.shortBodyReason(expected - segment.received));
     }
     this.finish();
+  }
+
+  /** Why a body ended `missing` bytes early: its server said so in advance (Content-Length), or the connection closed. */
+  private shortBodyReason(missing: number): string {
+    const { start, end } = this.requested;
+    const length = this.job.ranged ? end - start : this.job.size;
+    if (this.declaredLength === undefined || length === undefined || this.declaredLength >= length) return `connection closed ${missing} bytes early`;
+    const should = this.job.ranged ? `the ${length} bytes its Content-Range names` : `the file's ${length} bytes`;
+    return `${new URL(this.job.url).host} ended its response ${missing} bytes early: its Content-Length (${this.declaredLength}) is less than ${should}`;
   }
 
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {

@@ -85,6 +85,16 @@ describe('download', () => {
     expect(await outputSha()).toBe(sha256(data));
   });
 
+  it('retries a ranged body shorter than its Content-Range, saying its Content-Length was short', async () => {
+    const data = testData(2 * MiB);
+    const s = await serve(data, { shortBodies: { by: 4096, times: 2 } });
+    const reasons: string[] = [];
+    await get(s.url(), { connections: 4, onEvent: (e) => void (e.type === 'retry' && reasons.push(e.reason)) });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(reasons).toHaveLength(2);
+    for (const reason of reasons) expect(reason).toMatch(/^127\.0\.0\.1:\d+ ended its response 4096 bytes early: its Content-Length \(\d+\) is less than the \d+ bytes its Content-Range names$/);
+  });
+
   it('names the file from Content-Disposition, sanitised, inside the directory', async () => {
     const s = await serve(testData(1000), { contentDisposition: 'attachment; filename="../../evil.sh"' });
     await download({ url: s.url('/x/y'), dir });

@@ -31,6 +31,8 @@ export interface Behaviour {
   contentDisposition?: string;
   /** Append this many garbage bytes after each ranged body (declared in Content-Length). */
   overlong?: number;
+  /** The next `times` ranged bodies end `by` bytes early, as their Content-Length says (their Content-Range does not). */
+  shortBodies?: { by: number; times: number };
   /** Serve ranges even when If-Range names another version (a broken cache). */
   ignoreIfRange?: boolean;
   /** Answer every request with this status and no body. */
@@ -250,7 +252,11 @@ export class TestServer {
       b.resets!--;
       return this.sendThenReset(req, res, b.resetAfter);
     }
-    if (b.overlong && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendOverlong(req, res, b.overlong);
+    if (b.overlong && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendMisframed(req, res, b.overlong);
+    if (b.shortBodies?.times && req.headers.range && req.headers.range !== 'bytes=0-0') {
+      b.shortBodies.times--;
+      return this.sendMisframed(req, res, -b.shortBodies.by);
+    }
     if (b.wrongContentRange && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendWrongRange(req, res);
     const ignore = b.ignoreRange && req.method === 'GET' && req.headers.range !== 'bytes=0-0';
     if (ignore) res.setHeader('accept-ranges', 'bytes');
@@ -295,17 +301,18 @@ export class TestServer {
     res.write(this.file.data.subarray(start, Math.min(end, start + after)), () => setTimeout(() => res.socket?.destroy(), 20));
   }
 
-  private sendOverlong(req: IncomingMessage, res: ServerResponse, extra: number): void {
+  /** A ranged body `extra` bytes longer (garbage after it) or, when negative, shorter than its Content-Range says. */
+  private sendMisframed(req: IncomingMessage, res: ServerResponse, extra: number): void {
     const size = this.file.data.length;
     const range = parseRangeRequest(req.headers.range, size);
     if (!range || range === 'unsatisfiable') return void res.writeHead(416).end();
     res.writeHead(206, {
       'content-range': `bytes ${range.start}-${range.end - 1}/${size}`,
-      'content-length': range.end - range.start + extra,
+      'content-length': Math.max(0, range.end - range.start + extra),
       etag: this.file.etag,
     });
-    res.write(this.file.data.subarray(range.start, range.end));
-    res.end(Buffer.alloc(extra, 0xee));
+    res.write(this.file.data.subarray(range.start, Math.min(range.end, range.end + extra)));
+    res.end(Buffer.alloc(Math.max(0, extra), 0xee));
   }
 
   /** Handles the signed-URL scheme; true when it answered the request. */
