@@ -2,6 +2,8 @@ import type { Segment } from './scheduler.js';
 
 /** The wait after connections retire before one tries again: a spike of load may be over by then. */
 export const REJOIN_FIRST_MS = 2000;
+/** The shortest wait, after tries served in a row: a limit that lifted takes back 14 connections in about 6 s, not 28. */
+export const REJOIN_MIN_MS = 250;
 /** The longest wait between tries: against a lasting limit, one refused request a minute. */
 export const REJOIN_MAX_MS = 60_000;
 
@@ -10,7 +12,8 @@ export const REJOIN_MAX_MS = 60_000;
  * them unanswered, while it serves the others; that may pass, and a download would otherwise end
  * on fewer connections than the server allows by then. One tries at a time, while every
  * connection left has its response (the server serves them all and may serve one more), after a
- * wait that doubles with each try refused and starts over with one served. A try is one request.
+ * wait that doubles with each try refused and halves with each one served (from the first wait at
+ * most, and never below it after a retirement). A try is one request.
  * Pure bookkeeping: the caller says what the connections do and when.
  */
 export class Rejoins {
@@ -24,6 +27,7 @@ export class Rejoins {
   /** A connection retired: the next try waits from `now`. */
   retire(now: number): void {
     this.retired++;
+    this.waitMs = Math.max(this.waitMs, REJOIN_FIRST_MS);
     this.wait(now);
   }
 
@@ -54,7 +58,7 @@ export class Rejoins {
     if (trying === undefined || flowing < workers) return undefined;
     this.trying = undefined;
     this.retired--;
-    this.waitMs = REJOIN_FIRST_MS;
+    this.waitMs = Math.max(REJOIN_MIN_MS, Math.min(this.waitMs, REJOIN_FIRST_MS) / 2);
     this.wait(now);
     return trying.host;
   }

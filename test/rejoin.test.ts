@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REJOIN_FIRST_MS, REJOIN_MAX_MS, Rejoins } from '../src/rejoin.js';
+import { REJOIN_FIRST_MS, REJOIN_MAX_MS, REJOIN_MIN_MS, Rejoins } from '../src/rejoin.js';
 import { newSegment } from '../src/scheduler.js';
 
 const segment = newSegment({ start: 0, end: 100 });
@@ -44,7 +44,7 @@ describe('Rejoins', () => {
     expect(waits).toEqual([4000, 8000, 16000, 32000, REJOIN_MAX_MS, REJOIN_MAX_MS, REJOIN_MAX_MS]);
   });
 
-  it('takes a try back once it flows with every other connection, then waits the first wait for the next', () => {
+  it('takes a try back once it flows with every other connection, then waits half the first wait for the next', () => {
     const rejoins = new Rejoins();
     rejoins.retire(0);
     rejoins.retire(0);
@@ -54,7 +54,25 @@ describe('Rejoins', () => {
     expect(rejoins.confirm(0, 2, 3)).toBeUndefined();
     expect(rejoins.confirm(0, 3, 3)).toBe('example.org');
     expect(rejoins.isTry(segment)).toBe(false);
-    expect(waitAfter(rejoins, 0)).toBe(REJOIN_FIRST_MS);
+    expect(waitAfter(rejoins, 0, 3)).toBe(REJOIN_FIRST_MS / 2);
+  });
+
+  it('halves the wait with each try served, down to the shortest, and waits the first wait again after a retirement', () => {
+    const rejoins = new Rejoins();
+    for (let i = 0; i < 6; i++) rejoins.retire(0);
+    const dueAfter = (now: number) => {
+      let wait = 0;
+      while (!rejoins.due(now + wait, 2, 2)) wait += 50;
+      return wait;
+    };
+    const waits = [1, 2, 3, 4].map(() => {
+      rejoins.start(trying, 0);
+      rejoins.confirm(0, 2, 2);
+      return dueAfter(0);
+    });
+    expect(waits).toEqual([1000, 500, REJOIN_MIN_MS, REJOIN_MIN_MS]);
+    rejoins.retire(0);
+    expect(dueAfter(0)).toBe(REJOIN_FIRST_MS);
   });
 
   it('tries no more once every retired connection is back', () => {
