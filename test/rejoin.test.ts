@@ -5,10 +5,10 @@ import { newSegment } from '../src/scheduler.js';
 const segment = newSegment({ start: 0, end: 100 });
 const trying = { segment, host: 'example.org' };
 
-/** How long after `now` the next try is due, to the second, with `workers` of `workers` flowing. */
-function waitAfter(rejoins: Rejoins, now: number, workers = 2): number {
+/** How long after `now` the next try is due, to `stepMs`, with `workers` of `workers` flowing. */
+function waitAfter(rejoins: Rejoins, now: number, workers = 2, stepMs = 1000): number {
   let wait = 0;
-  while (!rejoins.due(now + wait, workers, workers) && wait <= REJOIN_MAX_MS) wait += 1000;
+  while (!rejoins.due(now + wait, workers, workers) && wait <= REJOIN_MAX_MS) wait += stepMs;
   return wait;
 }
 
@@ -60,19 +60,14 @@ describe('Rejoins', () => {
   it('halves the wait with each try served, down to the shortest, and waits the first wait again after a retirement', () => {
     const rejoins = new Rejoins();
     for (let i = 0; i < 6; i++) rejoins.retire(0);
-    const dueAfter = (now: number) => {
-      let wait = 0;
-      while (!rejoins.due(now + wait, 2, 2)) wait += 50;
-      return wait;
-    };
     const waits = [1, 2, 3, 4].map(() => {
       rejoins.start(trying, 0);
       rejoins.confirm(0, 2, 2);
-      return dueAfter(0);
+      return waitAfter(rejoins, 0, 2, 50);
     });
     expect(waits).toEqual([1000, 500, REJOIN_MIN_MS, REJOIN_MIN_MS]);
     rejoins.retire(0);
-    expect(dueAfter(0)).toBe(REJOIN_FIRST_MS);
+    expect(waitAfter(rejoins, 0, 2, 50)).toBe(REJOIN_FIRST_MS);
   });
 
   it('tries no more once every retired connection is back', () => {
