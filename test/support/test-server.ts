@@ -252,12 +252,14 @@ export class TestServer {
       b.resets!--;
       return this.sendThenReset(req, res, b.resetAfter);
     }
-    if (b.overlong && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendMisframed(req, res, b.overlong);
-    if (b.shortBodies?.times && req.headers.range && req.headers.range !== 'bytes=0-0') {
+    // A range asked for data, not the planner's probe.
+    const dataRange = !!req.headers.range && req.headers.range !== 'bytes=0-0';
+    if (b.overlong && dataRange) return this.sendMisframed(req, res, b.overlong);
+    if (b.shortBodies?.times && dataRange) {
       b.shortBodies.times--;
       return this.sendMisframed(req, res, -b.shortBodies.by);
     }
-    if (b.wrongContentRange && req.headers.range && req.headers.range !== 'bytes=0-0') return this.sendWrongRange(req, res);
+    if (b.wrongContentRange && dataRange) return this.sendWrongRange(req, res);
     const ignore = b.ignoreRange && req.method === 'GET' && req.headers.range !== 'bytes=0-0';
     if (ignore) res.setHeader('accept-ranges', 'bytes');
     if (b.ignoreIfRange) delete req.headers['if-range'];
