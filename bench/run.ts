@@ -17,7 +17,7 @@ import { median } from '../src/stats.js';
 import { NGINX, startNginx, type Nginx } from '../test/support/nginx.js';
 import { startLatencyProxy } from './latency-proxy.js';
 
-const BIN = fileURLToPath(new URL('../../bin/rangeget.cjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 

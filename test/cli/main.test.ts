@@ -179,8 +179,8 @@ describe('rangeget CLI', () => {
 
   it('says in one line when its own code is missing (not built, broken install)', async () => {
     await mkdir(join(dir, 'bin'));
-    await copyFile(BIN, join(dir, 'bin', 'rangeget.cjs'));
-    const run = spawnSync(process.execPath, [join(dir, 'bin', 'rangeget.cjs'), '--version'], { encoding: 'utf8' });
+    await copyFile(BIN, join(dir, 'bin', 'rangeget.js'));
+    const run = spawnSync(process.execPath, [join(dir, 'bin', 'rangeget.js'), '--version'], { encoding: 'utf8' });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^rangeget: cannot load its code \(MODULE_NOT_FOUND\): build it with npm run build, or reinstall it\n$/);
   });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../../bin/rangeget.cjs', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/rangeget.js', import.meta.url));
 
 export interface CliRun {
   child: ChildProcess;
