@@ -240,7 +240,9 @@ class DownloadRun {
     const plan = resumed ? { ...remote, etag: manifest!.etag } : remote;
     const segments = resumed ?? this.freshSegments(plan);
     const resumedBytes = segments.reduce((sum, s) => sum + s.written, 0);
-    await checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes);
+    // A manifest not resumed from goes before the part file is made anew: left beside it, its
+    // claims would describe bytes that are gone (the first save comes only after the first write).
+    await Promise.all([checkFreeSpace(paths.part, (plan.size ?? 0) - resumedBytes), resumed ? undefined : removeManifest(paths.manifest)]);
     const part = await openPart(paths.part, plan.size, resumed !== undefined);
     try {
       this.emit({
@@ -250,7 +252,7 @@ class DownloadRun {
       if (resumedBytes > 0 && !manifest!.etag && !manifest!.lastModified && !this.settings.checksum) {
         this.emit({ type: 'notice', message: 'the server names no ETag or Last-Modified for this file, so only its size says it has not changed since the earlier run; --checksum would make sure' });
       }
-      if (plan.ranges) await this.fetchRanges(plan, paths, segments, part.fd);
+      if (plan.ranges) await this.fetchRanges(plan, paths, segments, part.fd, resumed !== undefined);
       else await this.fetchStream(plan, paths, segments[0]!, part);
     } finally {
       await part.close();
@@ -280,16 +282,13 @@ class DownloadRun {
     return splitIntoRanges(plan.size!, this.settings.connections, this.settings.minSegmentSize).map((r) => newSegment(r));
   }
 
-  private async fetchRanges(plan: Plan, paths: Paths, segments: Segment[], fd: number): Promise<void> {
+  private async fetchRanges(plan: Plan, paths: Paths, segments: Segment[], fd: number, resumed: boolean): Promise<void> {
     const scheduler = new Scheduler(segments, this.settings.minSegmentSize);
     scheduler.spread(this.settings.connections);
     const header = { url: plan.url, finalUrl: plan.finalUrl, size: plan.size!, etag: plan.etag, lastModified: plan.lastModified };
     const stopper = new Stopper();
     const manifestFailed = (err: unknown) => stopper.fail(localIoError(err, paths.manifest));
-    const checkpointer = new Checkpointer(paths.manifest, header, currentBootId(), () => scheduler.segments, fd, manifestFailed);
-    // The first manifest is written while the first requests go out: until it exists, a crash
-    // leaves a part file without one, which the next run simply starts over.
-    void checkpointer.checkpoint().catch(() => {});
+    const checkpointer = new Checkpointer(paths.manifest, header, currentBootId(), () => scheduler.segments, fd, manifestFailed, resumed);
     checkpointer.start();
     try {
       await this.connections!.run(scheduler, plan, paths.part, fd, stopper, (bytes) => checkpointer.noteProgress(bytes));
@@ -306,7 +305,6 @@ class DownloadRun {
 
   /** One connection, no Range: for servers without ranges or without a known size. Not resumable. */
   private async fetchStream(plan: Plan, paths: Paths, segment: Segment, part: FileHandle): Promise<void> {
-    await removeManifest(paths.manifest);
     const stopper = new Stopper();
     await this.connections!.run({ claim: oneShot(segment), release: () => {}, segments: [segment] }, plan, paths.part, part.fd, stopper, () => {});
     try {

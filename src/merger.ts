@@ -49,8 +49,9 @@ export interface MergeJob {
  * complete part file and manifest for the next run to verify), set the modification time if asked
  * (before the rename, so the output never shows another), rename the (already
  * fdatasynced) part file into place, fsync the directory so the rename survives, drop the manifest.
- * A crash before the rename leaves a complete part file and manifest; after it, a stale manifest
- * that the next run recognises and removes.
+ * A crash before the rename leaves a complete part file and manifest (or none, when the download
+ * finished before its first save: the next run starts over); after it, a stale manifest that the
+ * next run recognises and removes.
  */
 export async function merge(job: MergeJob): Promise<void> {
   if (job.checksum) {

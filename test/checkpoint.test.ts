@@ -15,7 +15,7 @@ describe('Checkpointer', () => {
     const segments = [newSegment({ start: 0, end: 10 }), newSegment({ start: 10, end: 20 })];
     const header = { url: 'http://x/f', finalUrl: 'http://x/f', size: 20, etag: '"e"', lastModified: null };
     const errors: unknown[] = [];
-    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, (err) => errors.push(err));
+    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, (err) => errors.push(err), false);
     await part.write(Buffer.alloc(20, 1), 0, 20, 0);
     segments[0]!.written = 4;
     const early = checkpointer.checkpoint();
@@ -27,5 +27,28 @@ describe('Checkpointer', () => {
     const manifest = await readManifest(manifestPath);
     expect(manifest?.segments.map((s) => [s.written, s.durable])).toEqual([[10, 10], [7, 7]]);
     expect(errors).toEqual([]);
+  });
+
+  describe('a download that finishes before its first save', () => {
+    const finish = async (manifestExists: boolean) => {
+      const part = await open(join(tempDir(), 'g.part'), 'w+');
+      const manifestPath = join(tempDir(), 'g.part.json');
+      const segments = [newSegment({ start: 0, end: 8 })];
+      const header = { url: 'http://x/g', finalUrl: 'http://x/g', size: 8, etag: null, lastModified: null };
+      const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, () => {}, manifestExists);
+      await part.write(Buffer.alloc(8, 1), 0, 8, 0);
+      segments[0]!.written = 8;
+      await checkpointer.stop();
+      await part.close();
+      return readManifest(manifestPath);
+    };
+
+    it('writes no manifest: the merge follows at once', async () => {
+      expect(await finish(false)).toBeUndefined();
+    });
+
+    it('keeps a resumed download\'s manifest in step', async () => {
+      expect((await finish(true))?.segments.map((s) => [s.written, s.durable])).toEqual([[8, 8]]);
+    });
   });
 });

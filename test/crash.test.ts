@@ -33,6 +33,15 @@ async function killWhen(args: string[], cwd: string, when: (run: ReturnType<type
   return run.done;
 }
 
+/** Resolves when the CLI's --json output reports the start (the part file is open). */
+function startReported(run: ReturnType<typeof startCli>): Promise<void> {
+  return new Promise((resolve) => {
+    run.child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('"type":"start"')) resolve();
+    });
+  });
+}
+
 /** Resolves when the CLI's --json output reports every byte received. */
 function allReceived(run: ReturnType<typeof startCli>): Promise<void> {
   return new Promise((resolve) => {
@@ -78,6 +87,26 @@ describe('crash safety', () => {
     expect(sha256(await readFile(join(dir, 'r.bin')))).toBe(sha256(data));
     const durable = manifest.segments.reduce((sum, s) => sum + s.durable, 0);
     expect(server.bodyBytesSent - sentBefore).toBeGreaterThanOrEqual(SIZE - durable);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a fresh start removes a manifest it cannot resume from before it makes the part file anew', async () => {
+    const dir = await freshDir();
+    const stalled = await TestServer.start(data, { stall: { afterBytes: 0, times: 64 } });
+    const url = stalled.url('/s.bin');
+    const header = { url, finalUrl: url, size: SIZE, etag: stalled.etag, lastModified: stalled.lastModified };
+    // Half the file on record, but its part file is gone: nothing to resume.
+    const stale = toManifest(header, null, [newSegment({ start: 0, end: SIZE }, SIZE / 2, SIZE / 2)]);
+    await writeFile(join(dir, 's.bin.part.json'), JSON.stringify(stale));
+    const args = ['--json', '-n', '2', '-o', 's.bin', url];
+    await killWhen(args, dir, startReported);
+    // Killed before any byte came: beside the new part file, the old claims would read as resumable.
+    expect(existsSync(join(dir, 's.bin.part'))).toBe(true);
+    expect(existsSync(join(dir, 's.bin.part.json'))).toBe(false);
+    stalled.behaviour = {};
+    expect((await runCli(args, dir)).code).toBe(0);
+    expect(sha256(await readFile(join(dir, 's.bin')))).toBe(sha256(data));
+    await stalled.close();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -89,7 +89,8 @@ describe('download', () => {
     const data = testData(2 * MiB);
     const s = await serve(data, { shortBodies: { by: 4096, times: 2 } });
     const reasons: string[] = [];
-    await get(s.url(), { connections: 4, onEvent: (e) => void (e.type === 'retry' && reasons.push(e.reason)) });
+    // Ranges of the minimum size: a steal would cut a short range before its early end.
+    await get(s.url(), { connections: 4, minSegmentSize: 512 * KiB, onEvent: (e) => void (e.type === 'retry' && reasons.push(e.reason)) });
     expect(await outputSha()).toBe(sha256(data));
     expect(reasons).toHaveLength(2);
     for (const reason of reasons) expect(reason).toMatch(/^127\.0\.0\.1:\d+ ended its response 4096 bytes early: its Content-Length \(\d+\) is less than the \d+ bytes its Content-Range names$/);
@@ -351,7 +352,8 @@ describe('download', () => {
     const s = await serve(data);
     await get(s.url(), { checksum: `sha256=${sha256(data)}` });
     await expect(get(s.url(), { output: 'bad.bin', checksum: `sha256=${'0'.repeat(64)}` })).rejects.toThrow(IntegrityError);
-    await expectFiles('out.bin', 'bad.bin.part', 'bad.bin.part.json');
+    // Downloaded before its first save: no manifest, so a rerun downloads it again.
+    await expectFiles('out.bin', 'bad.bin.part');
   });
 
   it('lets only one of two downloads in one process write to the same output', async () => {
