@@ -1,12 +1,18 @@
 import { fdatasync } from 'node:fs';
 import { promisify } from 'node:util';
-import { toManifest, writeFileAtomically, type ManifestHeader } from './manifest.js';
+import { toManifest, writeFileAtomicallySync, writeFileDurably, type ManifestHeader } from './manifest.js';
 import type { Segment } from './scheduler.js';
 
 const datasync = promisify(fdatasync);
 
 /** How soon after a write its progress reaches the manifest (what a `kill -9` can cost). */
 export const PROGRESS_SAVE_MS = 20;
+/**
+ * Progress saves are synchronous, and under heavy writes the kernel holds each one up (dirty page
+ * throttling, journal commits): the next waits this many times as long, so they take at most a
+ * tenth of the event loop.
+ */
+const PROGRESS_SAVE_SPACING = 10;
 /** How often the part file is fdatasynced and the manifest fsynced (what a power cut can cost). */
 export const CHECKPOINT_MS = 1000;
 /**
@@ -17,22 +23,24 @@ export const CHECKPOINT_BYTES = 16 * 2 ** 20;
 
 /**
  * Keeps the sidecar manifest in step with the part file. Progress is saved (atomically, not
- * fsynced) right after writes; once a second a checkpoint fdatasyncs the part file *first*
- * and only then records the bytes that sync covered as durable, with fsync. One save at a time.
+ * fsynced, synchronously) right after writes; once a second a checkpoint fdatasyncs the part file
+ * *first* and only then records the bytes that sync covered as durable, with fsync, one at a time.
+ * Progress saves never wait for a checkpoint: under heavy writes its syncs take a fraction of a
+ * second, and what they record is what a `kill -9` does not cost. Any manifest they leave is true:
+ * `written` counts completed writes, `durable` only synced ones.
  *
- * A fresh download has no manifest until its first save, which is durable (a new file a power cut
- * left empty would read as malformed, not as none). Until then a crash leaves a part file without
- * one, which the next run starts over, having lost only the data of the first tens of milliseconds; a
- * download that finishes sooner, as small files do, never writes one.
+ * A fresh download has no manifest until its first save. A crash before it leaves a part file
+ * without one, which the next run starts over, having lost the first milliseconds; a download that
+ * finishes sooner, as small files do, never writes one.
  */
 export class Checkpointer {
   private queue: Promise<void> = Promise.resolve();
   private progressTimer: NodeJS.Timeout | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private progressQueued = false;
-  private lastProgressSave = 0;
+  private nextProgressSave = 0;
   private unsyncedBytes = 0;
-  private checkpointQueued = false;
+  /** The checkpoint under way: one fdatasync at a time, and requests meanwhile join it. */
+  private syncing: Promise<void> | undefined;
   private stopping = false;
   private manifestWritten: boolean;
 
@@ -53,38 +61,46 @@ export class Checkpointer {
     this.checkpointTimer = setInterval(() => void this.checkpoint().catch(() => {}), CHECKPOINT_MS);
   }
 
-  /** Call after each completed write; saves are coalesced to one per PROGRESS_SAVE_MS. */
+  /** Call after each completed write; saves are coalesced to one per PROGRESS_SAVE_MS (longer while saves are slow). */
   noteProgress(bytes: number): void {
     this.unsyncedBytes += bytes;
-    if (this.unsyncedBytes >= CHECKPOINT_BYTES && !this.checkpointQueued) {
-      void this.checkpoint().catch(() => {});
-      return;
-    }
-    if (this.progressTimer || this.progressQueued) return;
-    const wait = Math.max(0, this.lastProgressSave + PROGRESS_SAVE_MS - Date.now());
+    if (this.unsyncedBytes >= CHECKPOINT_BYTES && !this.syncing) void this.checkpoint().catch(() => {});
+    if (this.progressTimer) return;
+    // The first save waits too: a download that ends sooner needs none.
+    this.nextProgressSave ||= performance.now() + PROGRESS_SAVE_MS;
     this.progressTimer = setTimeout(() => {
       this.progressTimer = undefined;
-      this.progressQueued = true;
-      void this.enqueue(() => {
-        this.progressQueued = false;
-        this.lastProgressSave = Date.now();
-        return this.save(false);
-      }).catch(() => {});
-    }, wait);
+      const started = performance.now();
+      try {
+        writeFileAtomicallySync(this.manifestPath, this.manifestText());
+        this.manifestWritten = true;
+      } catch (err) {
+        this.onError(err);
+      }
+      const took = performance.now() - started;
+      this.nextProgressSave = started + Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took);
+    }, Math.max(0, this.nextProgressSave - performance.now()));
   }
 
-  /** fdatasync the part file, then durably record the bytes that sync covered. */
+  /**
+   * fdatasync the part file, then durably record the bytes that sync covered. Progress saves go on
+   * meanwhile: under heavy writes the sync takes a fraction of a second, and what they record is
+   * what a `kill -9` does not cost.
+   */
   checkpoint(): Promise<void> {
-    this.checkpointQueued = true;
-    return this.enqueue(async () => {
-      this.checkpointQueued = false;
-      // Everything is covered by the final checkpoint, already under way.
-      if (this.stopping) return;
-      this.unsyncedBytes = 0;
-      const covered = this.coverage();
-      await datasync(this.partFd);
-      await this.recordDurable(covered);
+    this.syncing ??= this.sync().finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async sync(): Promise<void> {
+    this.unsyncedBytes = 0;
+    const covered = this.coverage();
+    await datasync(this.partFd).catch((err: unknown) => {
+      this.onError(err);
+      throw err;
     });
+    // Everything is covered by the final checkpoint, already under way.
+    if (!this.stopping) await this.enqueue(() => this.recordDurable(covered));
   }
 
   /**
@@ -112,13 +128,11 @@ export class Checkpointer {
 
   private recordDurable(covered: Array<readonly [Segment, number]>): Promise<void> {
     for (const [segment, written] of covered) segment.durable = Math.max(segment.durable, written);
-    return this.save(true);
+    return writeFileDurably(this.manifestPath, this.manifestText()).then(() => void (this.manifestWritten = true));
   }
 
-  private async save(durable: boolean): Promise<void> {
-    const manifest = toManifest(this.header, this.bootId, this.segments());
-    await writeFileAtomically(this.manifestPath, `${JSON.stringify(manifest, null, 1)}\n`, durable || !this.manifestWritten);
-    this.manifestWritten = true;
+  private manifestText(): string {
+    return `${JSON.stringify(toManifest(this.header, this.bootId, this.segments()), null, 1)}\n`;
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

@@ -4,7 +4,7 @@ export const DEFAULT_FILE_NAME = 'download';
 
 const RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
 
-/** File systems allow 255 bytes per name, and the longest sidecar adds `.part.json.tmp`. */
+/** File systems allow 255 bytes per name, and the longest sidecars add `.part.json.tmp` (or `.new`). */
 const MAX_NAME_BYTES = 255 - '.part.json.tmp'.length;
 
 /** Marks that reorder text: a server's 'invoice\u202Efdp.exe' shows as 'invoiceexe.pdf'. */

@@ -1,4 +1,4 @@
-import { constants, readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ManifestError } from './errors.js';
@@ -100,7 +100,11 @@ function manifestProblem(m: Partial<Manifest>): string | undefined {
   return expectedStart === m.size ? undefined : 'segments do not cover the file';
 }
 
-/** Reads the manifest at `path`, or undefined when there is none. */
+/**
+ * Reads the manifest at `path`, or undefined when there is none. An empty one (or zeros) counts
+ * as none: it is what a power cut can leave of a first manifest written without fsync, and it
+ * claims no byte.
+ */
 export async function readManifest(path: string): Promise<Manifest | undefined> {
   let text: string;
   try {
@@ -109,24 +113,41 @@ export async function readManifest(path: string): Promise<Manifest | undefined> 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ManifestError(path, `cannot read it (${(err as Error).message})`);
   }
-  return parseManifest(text, path);
+  return /^\0*$/.test(text) ? undefined : parseManifest(text, path);
 }
 
+const CREATE_NO_FOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | NO_FOLLOW;
+
 /**
- * Replaces `path` atomically: write a temporary file, optionally fsync it, rename it over the
- * old one, optionally fsync the directory. A reader sees the old or the new file, never half.
+ * Replaces `path` atomically and durably: write a temporary file, fsync it, rename it over the old
+ * one, fsync the directory. A reader sees the old or the new file, never half.
  */
-export async function writeFileAtomically(path: string, text: string, durable: boolean): Promise<void> {
+export async function writeFileDurably(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
-  const file = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | NO_FOLLOW);
+  const file = await open(tmp, CREATE_NO_FOLLOW);
   try {
     await file.writeFile(text);
-    if (durable) await file.sync();
+    await file.sync();
   } finally {
     await file.close();
   }
   await rename(tmp, path);
-  if (durable) await syncDirectory(dirname(path));
+  await syncDirectory(dirname(path));
+}
+
+/**
+ * Replaces `path` atomically without fsync, at once: its own temporary file (`.new`), so it never
+ * meets a durable write under way, and no trips through the event loop, which heavy downloads keep busy.
+ */
+export function writeFileAtomicallySync(path: string, text: string): void {
+  const tmp = `${path}.new`;
+  const fd = openSync(tmp, CREATE_NO_FOLLOW);
+  try {
+    writeFileSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
 
 export async function syncDirectory(dir: string): Promise<void> {
@@ -139,8 +160,7 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 export async function removeManifest(path: string): Promise<void> {
-  await rm(path, { force: true });
-  await rm(`${path}.tmp`, { force: true });
+  await Promise.all([path, `${path}.tmp`, `${path}.new`].map((p) => rm(p, { force: true })));
 }
 
 let bootId: string | null | undefined;

@@ -1,9 +1,10 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Checkpointer } from '../src/checkpoint.js';
+import { Checkpointer, PROGRESS_SAVE_MS } from '../src/checkpoint.js';
 import { readManifest } from '../src/manifest.js';
 import { newSegment } from '../src/scheduler.js';
+import { MiB } from './support/harness.js';
 import { useTempDir } from './support/temp-dir.js';
 
 describe('Checkpointer', () => {
@@ -27,6 +28,26 @@ describe('Checkpointer', () => {
     const manifest = await readManifest(manifestPath);
     expect(manifest?.segments.map((s) => [s.written, s.durable])).toEqual([[10, 10], [7, 7]]);
     expect(errors).toEqual([]);
+  });
+
+  it("saves progress while a checkpoint's fdatasync is under way, not after it", async () => {
+    const part = await open(join(tempDir(), 'h.part'), 'w+');
+    const manifestPath = join(tempDir(), 'h.part.json');
+    const size = 64 * MiB;
+    const segments = [newSegment({ start: 0, end: size })];
+    const header = { url: 'http://x/h', finalUrl: 'http://x/h', size, etag: null, lastModified: null };
+    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, () => {}, false);
+    // Dirty pages for the sync to write back: on a disk it takes a while.
+    const chunk = Buffer.alloc(MiB, 7);
+    for (let offset = 0; offset < size; offset += MiB) await part.write(chunk, 0, MiB, offset);
+    segments[0]!.written = size;
+    checkpointer.noteProgress(size);
+    const checkpoint = checkpointer.checkpoint();
+    await new Promise((resolve) => setTimeout(resolve, PROGRESS_SAVE_MS * 2));
+    expect((await readManifest(manifestPath))?.segments[0]?.written).toBe(size);
+    await checkpoint;
+    await checkpointer.stop();
+    await part.close();
   });
 
   describe('a download that finishes before its first save', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalIoError, localIoError } from '../src/errors.js';
 import { openPart } from '../src/files.js';
-import { writeFileAtomically } from '../src/manifest.js';
+import { writeFileAtomicallySync, writeFileDurably } from '../src/manifest.js';
 import { useTempDir } from './support/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -35,10 +35,12 @@ describe('files rangeget writes never follow a planted symbolic link', () => {
     expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
   });
 
-  it("the manifest's temporary file", async () => {
+  it("the manifest's temporary files", async () => {
     const manifest = join(tempDir(), 'f.part.json');
     await symlink(await victim(), `${manifest}.tmp`);
-    await expect(writeFileAtomically(manifest, '{}', false)).rejects.toMatchObject({ code: 'ELOOP' });
+    await symlink(await victim(), `${manifest}.new`);
+    await expect(writeFileDurably(manifest, '{}')).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(() => writeFileAtomicallySync(manifest, '{}')).toThrow(expect.objectContaining({ code: 'ELOOP' }));
     expect(await readFile(join(tempDir(), 'victim'), 'utf8')).toBe('precious');
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../src/errors.js';
 import {
   currentBootId, isComplete, parseManifest, readManifest, resumeSegments, toManifest, whyNotResumable,
-  writeFileAtomically, type Manifest,
+  writeFileAtomicallySync, writeFileDurably, type Manifest,
 } from '../src/manifest.js';
 import { newSegment } from '../src/scheduler.js';
 import { useTempDir } from './support/temp-dir.js';
@@ -74,16 +74,26 @@ describe('manifest files', () => {
 
   it('writes atomically and reads back', async () => {
     const path = join(tempDir(), 'f.part.json');
-    await writeFileAtomically(path, JSON.stringify(sample()), true);
-    await writeFileAtomically(path, JSON.stringify({ ...sample(), bootId: 'boot-b' }), false);
+    await writeFileDurably(path, JSON.stringify(sample()));
+    writeFileAtomicallySync(path, JSON.stringify({ ...sample(), bootId: 'boot-b' }));
     expect((await readManifest(path))?.bootId).toBe('boot-b');
+    await writeFileDurably(path, JSON.stringify({ ...sample(), bootId: 'boot-c' }));
+    expect((await readManifest(path))?.bootId).toBe('boot-c');
     await expect(readFile(`${path}.tmp`)).rejects.toThrow();
+    await expect(readFile(`${path}.new`)).rejects.toThrow();
   });
 
   it('treats a missing manifest as none and a corrupt one as an error', async () => {
     expect(await readManifest(join(tempDir(), 'none.json'))).toBeUndefined();
-    await writeFile(join(tempDir(), 'bad.json'), '\0\0\0');
+    await writeFile(join(tempDir(), 'bad.json'), '{"format":"rangeget-manifest"');
     await expect(readManifest(join(tempDir(), 'bad.json'))).rejects.toThrow(ManifestError);
+  });
+
+  it('treats an empty manifest, or zeros, as none: what a power cut leaves of one never fsynced', async () => {
+    for (const text of ['', '\0\0\0']) {
+      await writeFile(join(tempDir(), 'empty.json'), text);
+      expect(await readManifest(join(tempDir(), 'empty.json'))).toBeUndefined();
+    }
   });
 
   it('reads the kernel boot id where there is one', async () => {
