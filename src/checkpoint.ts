@@ -8,11 +8,11 @@ const datasync = promisify(fdatasync);
 /** How soon after a write its progress reaches the manifest (what a `kill -9` can cost). */
 export const PROGRESS_SAVE_MS = 20;
 /**
- * Progress saves are synchronous, and under heavy writes the kernel holds each one up (dirty page
- * throttling, journal commits): the next waits this many times as long, so they take at most a
- * tenth of the event loop.
+ * Progress saves are synchronous, and under heavy writes the kernel holds each one up (journal
+ * commits, dirty page throttling; 1-4 ms, at times 20): the next waits this many times as long, so
+ * they take at most a fortieth of the event loop, which reads the sockets.
  */
-const PROGRESS_SAVE_SPACING = 10;
+const PROGRESS_SAVE_SPACING = 40;
 /** How often the part file is fdatasynced and the manifest fsynced (what a power cut can cost). */
 export const CHECKPOINT_MS = 1000;
 /**
