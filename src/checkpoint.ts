@@ -68,18 +68,20 @@ export class Checkpointer {
     if (this.progressTimer) return;
     // The first save waits too: a download that ends sooner needs none.
     this.nextProgressSave ||= performance.now() + PROGRESS_SAVE_MS;
-    this.progressTimer = setTimeout(() => {
-      this.progressTimer = undefined;
-      const started = performance.now();
-      try {
-        writeFileAtomicallySync(this.manifestPath, this.manifestText());
-        this.manifestWritten = true;
-      } catch (err) {
-        this.onError(err);
-      }
-      const took = performance.now() - started;
-      this.nextProgressSave = started + Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took);
-    }, Math.max(0, this.nextProgressSave - performance.now()));
+    this.progressTimer = setTimeout(() => this.saveProgress(), Math.max(0, this.nextProgressSave - performance.now()));
+  }
+
+  private saveProgress(): void {
+    this.progressTimer = undefined;
+    const started = performance.now();
+    try {
+      writeFileAtomicallySync(this.manifestPath, this.manifestText());
+      this.manifestWritten = true;
+    } catch (err) {
+      this.onError(err);
+    }
+    const took = performance.now() - started;
+    this.nextProgressSave = started + Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took);
   }
 
   /**

@@ -10,14 +10,22 @@ import { useTempDir } from './support/temp-dir.js';
 describe('Checkpointer', () => {
   const tempDir = useTempDir();
 
-  it('stops with a durable record of every written byte, also with checkpoints still queued', async () => {
+  /** A part file of `ranges` (their ends), its checkpointer, and the manifest it keeps, read back. */
+  async function setUp(ranges: number[], { manifestExists = false } = {}) {
     const part = await open(join(tempDir(), 'f.part'), 'w+');
     const manifestPath = join(tempDir(), 'f.part.json');
-    const segments = [newSegment({ start: 0, end: 10 }), newSegment({ start: 10, end: 20 })];
-    const header = { url: 'http://x/f', finalUrl: 'http://x/f', size: 20, etag: '"e"', lastModified: null };
+    const segments = ranges.map((end, i) => newSegment({ start: ranges[i - 1] ?? 0, end }));
+    const size = ranges.at(-1)!;
+    const header = { url: 'http://x/f', finalUrl: 'http://x/f', size, etag: '"e"', lastModified: null };
     const errors: unknown[] = [];
-    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, (err) => errors.push(err), false);
-    await part.write(Buffer.alloc(20, 1), 0, 20, 0);
+    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, (err) => errors.push(err), manifestExists);
+    await part.write(Buffer.alloc(size, 1), 0, size, 0);
+    const manifest = async () => (await readManifest(manifestPath))?.segments.map((s) => [s.written, s.durable]);
+    return { part, segments, checkpointer, errors, manifest };
+  }
+
+  it('stops with a durable record of every written byte, also with checkpoints still queued', async () => {
+    const { part, segments, checkpointer, errors, manifest } = await setUp([10, 20]);
     segments[0]!.written = 4;
     const early = checkpointer.checkpoint();
     const queued = checkpointer.checkpoint();
@@ -25,26 +33,18 @@ describe('Checkpointer', () => {
     await checkpointer.stop();
     await Promise.all([early, queued]);
     await part.close();
-    const manifest = await readManifest(manifestPath);
-    expect(manifest?.segments.map((s) => [s.written, s.durable])).toEqual([[10, 10], [7, 7]]);
+    expect(await manifest()).toEqual([[10, 10], [7, 7]]);
     expect(errors).toEqual([]);
   });
 
   it("saves progress while a checkpoint's fdatasync is under way, not after it", async () => {
-    const part = await open(join(tempDir(), 'h.part'), 'w+');
-    const manifestPath = join(tempDir(), 'h.part.json');
-    const size = 64 * MiB;
-    const segments = [newSegment({ start: 0, end: size })];
-    const header = { url: 'http://x/h', finalUrl: 'http://x/h', size, etag: null, lastModified: null };
-    const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, () => {}, false);
-    // Dirty pages for the sync to write back: on a disk it takes a while.
-    const chunk = Buffer.alloc(MiB, 7);
-    for (let offset = 0; offset < size; offset += MiB) await part.write(chunk, 0, MiB, offset);
-    segments[0]!.written = size;
-    checkpointer.noteProgress(size);
+    // 64 MiB of dirty pages for the sync to write back: on a disk it takes a while.
+    const { part, segments, checkpointer, manifest } = await setUp([64 * MiB]);
+    segments[0]!.written = 64 * MiB;
+    checkpointer.noteProgress(64 * MiB);
     const checkpoint = checkpointer.checkpoint();
     await new Promise((resolve) => setTimeout(resolve, PROGRESS_SAVE_MS * 2));
-    expect((await readManifest(manifestPath))?.segments[0]?.written).toBe(size);
+    expect((await manifest())?.[0]?.[0]).toBe(64 * MiB);
     await checkpoint;
     await checkpointer.stop();
     await part.close();
@@ -52,24 +52,19 @@ describe('Checkpointer', () => {
 
   describe('a download that finishes before its first save', () => {
     const finish = async (manifestExists: boolean) => {
-      const part = await open(join(tempDir(), 'g.part'), 'w+');
-      const manifestPath = join(tempDir(), 'g.part.json');
-      const segments = [newSegment({ start: 0, end: 8 })];
-      const header = { url: 'http://x/g', finalUrl: 'http://x/g', size: 8, etag: null, lastModified: null };
-      const checkpointer = new Checkpointer(manifestPath, header, 'boot', () => segments, part.fd, () => {}, manifestExists);
-      await part.write(Buffer.alloc(8, 1), 0, 8, 0);
+      const { part, segments, checkpointer, manifest } = await setUp([8], { manifestExists });
       segments[0]!.written = 8;
       await checkpointer.stop();
       await part.close();
-      return readManifest(manifestPath);
+      return manifest();
     };
 
     it('writes no manifest: the merge follows at once', async () => {
       expect(await finish(false)).toBeUndefined();
     });
 
-    it('keeps a resumed download\'s manifest in step', async () => {
-      expect((await finish(true))?.segments.map((s) => [s.written, s.durable])).toEqual([[8, 8]]);
+    it("keeps a resumed download's manifest in step", async () => {
+      expect(await finish(true)).toEqual([[8, 8]]);
     });
   });
 });
