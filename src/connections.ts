@@ -26,8 +26,12 @@ const LIMIT_BURST_SECONDS = 0.05;
 const RETIREMENT_NOTICE_WINDOW_MS = 1000;
 /** Requests in a row with no response at all before a connection retires (see `retireSilent`). */
 const SILENCES_TO_RETIRE = 2;
-/** An attempt that delivered this much before failing resets the range's retry count. */
-const PROGRESS_RESETS_RETRIES_BYTES = 1 << 20;
+/**
+ * An attempt that delivered this much before failing resets the range's retry count: a proxy that
+ * cuts every response after a few hundred KiB still lets the download go on, one that sends a few
+ * bytes per connection does not.
+ */
+const PROGRESS_RESETS_RETRIES_BYTES = 64 * 1024;
 
 /** What the connections share with the download that runs them. */
 export interface ConnectionContext {

@@ -239,6 +239,14 @@ describe('download', () => {
     expect(s.bodyBytesSent).toBeLessThan(data.length + 300 * KiB);
   });
 
+  it('goes on while each attempt delivers some of its range, however many attempts that takes', async () => {
+    const data = testData(512 * KiB);
+    const s = await serve(data, { resetAfter: 100 * KiB, resets: 10 });
+    const result = await get(s.url(), { connections: 1, retries: 1 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBe(5);
+  });
+
   it('gives up after --retries and keeps the partial download, naming it for a resume', async () => {
     const s = await serve(testData(MiB), { resetAfter: 10, resets: 100 });
     const err = await get(s.url(), { connections: 1, retries: 1 }).catch((e: unknown) => e);
