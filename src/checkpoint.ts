@@ -9,10 +9,12 @@ const datasync = promisify(fdatasync);
 export const PROGRESS_SAVE_MS = 20;
 /**
  * Progress saves are synchronous, and under heavy writes the kernel holds each one up (journal
- * commits, dirty page throttling; 1-4 ms, at times 20): the next waits this many times as long, so
- * they take at most a fortieth of the event loop, which reads the sockets.
+ * commits, dirty page throttling; 1-4 ms, at times 40): the next waits this many times as long, so
+ * they take about a fortieth of the event loop, which reads the sockets, ...
  */
 const PROGRESS_SAVE_SPACING = 40;
+/** ... but never longer than this: one slow save must not leave seconds of progress unrecorded. */
+const PROGRESS_SAVE_MAX_GAP_MS = 250;
 /** How often the part file is fdatasynced and the manifest fsynced (what a power cut can cost). */
 export const CHECKPOINT_MS = 1000;
 /**
@@ -81,7 +83,7 @@ export class Checkpointer {
       this.onError(err);
     }
     const took = performance.now() - started;
-    this.nextProgressSave = started + Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took);
+    this.nextProgressSave = started + Math.min(PROGRESS_SAVE_MAX_GAP_MS, Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took));
   }
 
   /**
