@@ -184,12 +184,9 @@ class DownloadRun {
     return { output, part, manifest: manifestPathFor(part) };
   }
 
-  /** The manifest of an earlier run for this output, unless `--restart` discards it. */
+  /** The manifest of an earlier run for this output, unless `--restart` discards it (`transfer` removes it). */
   private async previousManifest(paths: Paths): Promise<Manifest | undefined> {
-    if (this.settings.restart) {
-      await removeManifest(paths.manifest);
-      return undefined;
-    }
+    if (this.settings.restart) return undefined;
     const manifest = await readManifest(paths.manifest);
     if (manifest && manifest.url !== this.settings.url) {
       throw new ManifestError(paths.manifest, `it belongs to a download of ${manifest.url}`);
