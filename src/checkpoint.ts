@@ -13,8 +13,14 @@ export const PROGRESS_SAVE_MS = 20;
  * they take about a fortieth of the event loop, which reads the sockets, ...
  */
 const PROGRESS_SAVE_SPACING = 40;
-/** ... but never longer than this: one slow save must not leave seconds of progress unrecorded. */
+/** ... but never longer than this: one slow save must not leave seconds of progress unrecorded, ... */
 const PROGRESS_SAVE_MAX_GAP_MS = 250;
+/**
+ * ... unless saves are so slow (a distant network mount, a stalled USB disk: over 25 ms each) that
+ * 250 ms apart they would take much of the loop: each is then ten times its duration from the
+ * next, so saves never take more than a tenth of the loop.
+ */
+const SLOW_PROGRESS_SAVE_SPACING = 10;
 /** How often the part file is fdatasynced and the manifest fsynced (what a power cut can cost). */
 export const CHECKPOINT_MS = 1000;
 /**
@@ -22,6 +28,12 @@ export const CHECKPOINT_MS = 1000;
  * power cut loses little and the final fdatasync does not stall the end of the download.
  */
 export const CHECKPOINT_BYTES = 16 * 2 ** 20;
+
+/** How long after the start of a progress save that took `tookMs` the next one may start. */
+export function progressSaveGapMs(tookMs: number): number {
+  const spaced = Math.min(PROGRESS_SAVE_MAX_GAP_MS, Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * tookMs));
+  return Math.max(spaced, SLOW_PROGRESS_SAVE_SPACING * tookMs);
+}
 
 /**
  * Keeps the sidecar manifest in step with the part file. Progress is saved (atomically, not
@@ -82,8 +94,7 @@ export class Checkpointer {
     } catch (err) {
       this.onError(err);
     }
-    const took = performance.now() - started;
-    this.nextProgressSave = started + Math.min(PROGRESS_SAVE_MAX_GAP_MS, Math.max(PROGRESS_SAVE_MS, PROGRESS_SAVE_SPACING * took));
+    this.nextProgressSave = started + progressSaveGapMs(performance.now() - started);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Checkpointer, PROGRESS_SAVE_MS } from '../src/checkpoint.js';
+import { Checkpointer, PROGRESS_SAVE_MS, progressSaveGapMs } from '../src/checkpoint.js';
 import { readManifest } from '../src/manifest.js';
 import { newSegment } from '../src/scheduler.js';
 import { MiB } from './support/harness.js';
@@ -66,5 +66,19 @@ describe('Checkpointer', () => {
     it("keeps a resumed download's manifest in step", async () => {
       expect(await finish(true)).toEqual([[8, 8]]);
     });
+  });
+});
+
+describe('progressSaveGapMs', () => {
+  it('spaces saves forty times their duration, 20 ms at least and 250 ms at most', () => {
+    expect(progressSaveGapMs(0.1)).toBe(PROGRESS_SAVE_MS);
+    expect(progressSaveGapMs(2)).toBe(80);
+    expect(progressSaveGapMs(10)).toBe(250);
+  });
+
+  it('keeps saves that take over 25 ms (a slow network mount) to a tenth of the event loop', () => {
+    expect(progressSaveGapMs(25)).toBe(250);
+    expect(progressSaveGapMs(100)).toBe(1000);
+    for (const took of [1, 5, 20, 40, 100, 400]) expect(took / progressSaveGapMs(took)).toBeLessThanOrEqual(0.1);
   });
 });
