@@ -1,27 +1,46 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { UsageError } from './errors.js';
 
 let made: { key: string; context: SecureContext } | undefined;
+/** NODE_EXTRA_CA_CERTS's certificates, read once, as Node reads them at its start. */
+let extra: { path: string; pem: Promise<string | undefined> } | undefined;
 
 /**
  * The TLS context for `--ca-cert <path>`: the CAs Node trusts (its roots, and NODE_EXTRA_CA_CERTS,
  * which Node leaves out of a context given CAs) plus the file's; undefined (Node's default) without
  * it; a usage error when the file cannot be read or its first certificate is not valid. One context
  * serves every connection and download of the process: tls.connect given a `ca` list parses it
- * again for each connection, Node's ~150 roots included (40 ms of CPU each).
+ * again for each connection, Node's ~150 roots included (40 ms of CPU each). It is made again only
+ * when the file changes (a CA renewed under a long-running host); a list of small files would
+ * otherwise read the system's CA bundle, as NODE_EXTRA_CA_CERTS often is, once per file.
  */
 export async function loadTrust(path: string | undefined): Promise<SecureContext | undefined> {
   if (path === undefined) return undefined;
+  const extraPath = process.env.NODE_EXTRA_CA_CERTS;
+  const key = `${await fileVersion(path)}\0${extraPath ?? ''}`;
+  if (made?.key === key) return made.context;
   const pem = await readPem(path);
   if (pem === undefined) throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
   await checkCertificate(pem, path);
   // Node has warned at its start if this one cannot be read.
-  const extra = process.env.NODE_EXTRA_CA_CERTS ? await readPem(process.env.NODE_EXTRA_CA_CERTS) : undefined;
-  const pems = extra === undefined ? [pem] : [extra, pem];
-  const key = pems.join('\n');
-  if (made?.key !== key) made = { key, context: await trustingContext(pems) };
+  const extraPem = extraPath ? await extraCertificates(extraPath) : undefined;
+  const pems = extraPem === undefined ? [pem] : [extraPem, pem];
+  made = { key, context: await trustingContext(pems) };
   return made.context;
+}
+
+/** Which file `path` is now, and which version of it: another file, or the same one rewritten, differs. */
+async function fileVersion(path: string): Promise<string> {
+  const file = resolve(path);
+  const info = await stat(file, { bigint: true }).catch(() => undefined);
+  return info ? `${file}\0${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : `${file}\0missing`;
+}
+
+function extraCertificates(path: string): Promise<string | undefined> {
+  if (extra?.path !== path) extra = { path, pem: readPem(path) };
+  return extra.pem;
 }
 
 /** Node would skip a malformed certificate silently, and the servers it signed would fail their checks. */
