@@ -105,7 +105,7 @@ class DownloadRun {
   /** The plan of the URL and its mirrors, and the connections that will fetch it. */
   private async planDownload(): Promise<Plan> {
     // The range requests' connections open while the HEAD is under way.
-    this.warm?.open(this.settings.connections);
+    this.warm?.open(this.settings.preconnect);
     const plan = await this.planWithRetries();
     const { connections, minSegmentSize } = this.settings;
     this.warm?.serve(plan.finalUrl, plan.ranges ? rangeCount(plan.size!, connections, minSegmentSize) : 1);

@@ -21,6 +21,11 @@ export interface DownloadOptions {
   dir?: string;
   /** Parallel connections, 1..64; default 8. */
   connections?: number;
+  /**
+   * Connections opened while the HEAD is under way, so that the range requests after it need not
+   * wait for their handshakes; default `connections`. A small file makes one request: 1 suits it.
+   */
+  preconnect?: number;
   /** Smallest range worth its own request, in bytes; default 1 MiB. */
   minSegmentSize?: number;
   /** Expected digest as `algo=hex` (sha256, sha512, sha1, md5). */
@@ -64,6 +69,7 @@ export interface Settings {
   output: string | undefined;
   dir: string;
   connections: number;
+  preconnect: number;
   minSegmentSize: number;
   checksum: Checksum | undefined;
   retries: number;
@@ -91,6 +97,7 @@ export function resolveSettings(options: DownloadOptions): Settings {
     output: options.output,
     dir: resolve(options.dir ?? '.'),
     connections,
+    preconnect: Math.min(connections, positiveInteger(options.preconnect ?? connections, 'preconnect count', 0)),
     minSegmentSize: positiveInteger(options.minSegmentSize ?? DEFAULT_MIN_SEGMENT_SIZE, 'minimum segment size', 1),
     checksum: options.checksum === undefined ? undefined : parseChecksum(options.checksum),
     retries: positiveInteger(options.retries ?? DEFAULT_RETRIES, 'retry count', 0),

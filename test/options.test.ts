@@ -5,8 +5,13 @@ import { parseChecksum, requestHeaders, resolveSettings } from '../src/options.j
 describe('resolveSettings', () => {
   it('fills defaults', () => {
     const settings = resolveSettings({ url: 'http://127.0.0.1/x' });
-    expect(settings).toMatchObject({ connections: 8, minSegmentSize: 2 ** 20, retries: 5, timeoutMs: 30_000 });
+    expect(settings).toMatchObject({ connections: 8, preconnect: 8, minSegmentSize: 2 ** 20, retries: 5, timeoutMs: 30_000 });
     expect(settings.headers).toMatchObject({ 'accept-encoding': 'identity' });
+  });
+
+  it('opens no more connections ahead of the HEAD than the download has', () => {
+    expect(resolveSettings({ url: 'http://x.example/', connections: 4, preconnect: 16 }).preconnect).toBe(4);
+    expect(resolveSettings({ url: 'http://x.example/', preconnect: 0 }).preconnect).toBe(0);
   });
 
   it("takes curl's socks5h:// proxies as socks5:// (undici's SOCKS5 already lets the proxy resolve names)", () => {
@@ -18,6 +23,7 @@ describe('resolveSettings', () => {
     [{ url: 'not a url' }, /invalid URL/],
     [{ url: 'http://x.example/', connections: 0 }, /connection count/],
     [{ url: 'http://x.example/', connections: 1000 }, /connection count/],
+    [{ url: 'http://x.example/', preconnect: 1.5 }, /preconnect count/],
     [{ url: 'http://x.example/', checksum: 'sha256=abc' }, /checksum/],
   ])('rejects %j', (options, message) => {
     expect(() => resolveSettings(options)).toThrow(UsageError);

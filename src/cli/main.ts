@@ -8,6 +8,7 @@ import { parseSize } from '../size.js';
 import { VERSION } from '../version.js';
 import { environmentVariable, handOut, held, integer, networkOptions, optionChecker, parseHeaders, shareBudget, type CheckOption } from './args.js';
 import { benchOptions, runBenchCommand, type BenchArgs } from './bench.js';
+import { PreconnectHints } from './preconnect-hints.js';
 import { readInputFile, type InputEntry } from './input-file.js';
 import { runDemo } from './demo.js';
 import { Reporter, type Mode, type Outcome } from './reporter.js';
@@ -242,6 +243,7 @@ export async function main(argv: string[]): Promise<number> {
 async function downloadAll(list: DownloadOptions[], { jobs, skipExisting }: { jobs: number; skipExisting: boolean }, signal: AbortSignal, reporter: Reporter): Promise<number> {
   const limit = pLimit(jobs);
   const running = new Set<ConnectionGrant>();
+  const hints = new PreconnectHints();
   const outcomes = await Promise.all(list.map((options) => limit(async (): Promise<Outcome> => {
     if (signal.aborted) return { url: options.url, error: new AbortedError() };
     const grant = new ConnectionGrant();
@@ -249,7 +251,9 @@ async function downloadAll(list: DownloadOptions[], { jobs, skipExisting }: { jo
     try {
       // One download alone has every connection from the start.
       const more = list.length > 1 ? { moreConnections: grant } : {};
-      const result = await download({ ...options, signal, onEvent: reporter.listener(options.url, options.output), ...more });
+      const preconnect = hints.for(options.url);
+      const result = await download({ ...options, preconnect, signal, onEvent: reporter.listener(options.url, options.output), ...more });
+      hints.record(options.url, result.connections);
       return { url: options.url, result };
     } catch (err) {
       if (!(err instanceof RangegetError)) throw err;

@@ -274,6 +274,22 @@ describe('rangeget CLI', () => {
     expect(stderr).toMatch(/^http:\/\/127\.0\.0\.1:1\/three\.bin +- +failed \(ENETWORK\)/m);
   });
 
+  it('opens one connection beside the HEAD, not -n, once a server has served a list a few small files in a row', async () => {
+    const smallData = testData(64 * 1024);
+    const small = await TestServer.start(smallData);
+    try {
+      const names = ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin'];
+      await writeFile(join(dir, 'list.txt'), names.map((name) => `${small.url(`/${name}`)}\n`).join(''));
+      const { code } = await runCli(['-q', '-i', 'list.txt', '-j', '1', '-n', '8'], dir);
+      expect(code).toBe(0);
+      for (const name of names) expect(sha256(await readFile(join(dir, name)))).toBe(sha256(smallData));
+      // The first three: the HEAD's connection and 8 beside it (each file 9); then the HEAD's and one (not 45 in all).
+      expect(small.connectionTimes.length).toBeLessThanOrEqual(3 * 9 + 2 * 2);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('on an interrupt, names the part each running download keeps and starts no queued one', async () => {
     server.behaviour = { bytesPerSecond: 256 * 1024 };
     await writeFile(join(dir, 'list.txt'), ['a.bin', 'b.bin', 'c.bin'].map((name) => `${server.url(`/${name}`)}\n`).join(''));
