@@ -7,7 +7,8 @@ import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
 import { readBytesFor, recyclingReads } from './read-buffers.js';
 import { WarmConnections } from './preconnect.js';
-import { buildConnector, EnvHttpProxyAgent, poolFactory } from './undici.js';
+import { sessionResuming } from './tls-sessions.js';
+import { EnvHttpProxyAgent, poolFactory } from './undici.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -51,7 +52,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatchers {
     lookup: sharedLookup(),
   };
   // Connections opened early go straight to the server: through a proxy they would go around it.
-  const warm = usesProxy(options.proxy) ? undefined : new WarmConnections(buildConnector(connect));
+  const warm = usesProxy(options.proxy) ? undefined : new WarmConnections(sessionResuming(connect));
   const agent = new EnvHttpProxyAgent({
     connections: options.connections,
     pipelining: 1,

@@ -4,7 +4,7 @@ import type { buildConnector } from 'undici';
 type Connector = buildConnector.connector;
 type Target = buildConnector.Options;
 /** undici's connector returns the socket it opens (lib/core/connect.js), though its type says void. */
-type OpeningConnector = (...args: Parameters<Connector>) => Socket | undefined;
+export type OpeningConnector = (...args: Parameters<Connector>) => Socket | undefined;
 const ENDED = 'the download ended';
 
 /**

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkError, UsageError } from '../src/errors.js';
@@ -17,12 +18,17 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
   let server: Server;
   let url: string;
   let certPem: string;
+  /** Whether each request came on a resumed TLS session. */
+  const resumed: boolean[] = [];
   const certificates = useCertificates(['server']);
 
   beforeAll(async () => {
     const { key, cert } = certificates()[0]!;
     certPem = cert;
-    server = createServer({ key, cert }, (req, res) => serveFile(req, res, { data, etag: '"tls-1"' }));
+    server = createServer({ key, cert }, (req, res) => {
+      resumed.push((req.socket as TLSSocket).isSessionReused());
+      serveFile(req, res, { data, etag: '"tls-1"' });
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/secure.bin`;
   });
@@ -64,6 +70,18 @@ describe.skipIf(!hasOpenssl)(`TLS${hasOpenssl ? '' : ' (skipped: openssl is not 
     } finally {
       await proxy.close();
     }
+  });
+
+  it('resumes the TLS sessions of earlier downloads under the same trust, never an unverified one', async () => {
+    const caPath = join(dir(), 'ca.pem');
+    await writeFile(caPath, certPem);
+    await get(url, { insecure: true, connections: 2 });
+    await expect(get(url, { connections: 2, overwrite: true })).rejects.toThrow(/self[- ]signed/);
+    await get(url, { caCert: caPath, connections: 2, overwrite: true });
+    resumed.length = 0;
+    await get(url, { caCert: caPath, connections: 2, overwrite: true });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(resumed).toContain(true);
   });
 
   it('refuses a --ca-cert that is not a certificate', async () => {
