@@ -14,12 +14,17 @@ export class PreconnectHints {
 
   /** The `preconnect` for the next download of `url`: 1 after small files from its server, else undefined (all). */
   for(url: string): number | undefined {
-    return (this.smallInARow.get(new URL(url).origin) ?? 0) >= SMALL_FILES_IN_A_ROW ? 1 : undefined;
+    return (this.smallInARow.get(serverOf(url)) ?? 0) >= SMALL_FILES_IN_A_ROW ? 1 : undefined;
   }
 
   /** A download of `url` finished, with at most `connections` at once. */
   record(url: string, connections: number): void {
-    const server = new URL(url).origin;
+    const server = serverOf(url);
     this.smallInARow.set(server, connections <= 1 ? (this.smallInARow.get(server) ?? 0) + 1 : 0);
   }
+}
+
+/** The URL's origin; an invalid URL is the download's to reject, with its usage error. */
+function serverOf(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : url;
 }

@@ -20,4 +20,8 @@ describe('PreconnectHints', () => {
     hints.record('https://a.example/big.iso', 8);
     expect(hints.for('https://a.example/f')).toBeUndefined();
   });
+
+  it('leaves an invalid URL to the download to reject', () => {
+    expect(new PreconnectHints().for('not a url')).toBeUndefined();
+  });
 });
