@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { UsageError } from './errors.js';
 
-let made: { key: string; context: SecureContext } | undefined;
+let made: { key: string; context: Promise<SecureContext> } | undefined;
 /** NODE_EXTRA_CA_CERTS's certificates, read once, as Node reads them at its start. */
 let extra: { path: string; pem: Promise<string | undefined> } | undefined;
 
@@ -14,21 +14,31 @@ let extra: { path: string; pem: Promise<string | undefined> } | undefined;
  * serves every connection and download of the process: tls.connect given a `ca` list parses it
  * again for each connection, Node's ~150 roots included (40 ms of CPU each). It is made again only
  * when the file changes (a CA renewed under a long-running host); a list of small files would
- * otherwise read the system's CA bundle, as NODE_EXTRA_CA_CERTS often is, once per file.
+ * otherwise read the system's CA bundle, as NODE_EXTRA_CA_CERTS often is, once per file. Downloads
+ * that start together share the one they wait for (and so their TLS sessions, tls-sessions.ts).
  */
 export async function loadTrust(path: string | undefined): Promise<SecureContext | undefined> {
   if (path === undefined) return undefined;
   const extraPath = process.env.NODE_EXTRA_CA_CERTS;
   const key = `${await fileVersion(path)}\0${extraPath ?? ''}`;
-  if (made?.key === key) return made.context;
+  if (made?.key !== key) {
+    const context = trustFor(path, extraPath);
+    made = { key, context };
+    // A file that could not be used is read again next time: it may have been fixed.
+    context.catch(() => {
+      if (made?.context === context) made = undefined;
+    });
+  }
+  return made.context;
+}
+
+async function trustFor(path: string, extraPath: string | undefined): Promise<SecureContext> {
   const pem = await readPem(path);
   if (pem === undefined) throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
   await checkCertificate(pem, path);
   // Node has warned at its start if this one cannot be read.
   const extraPem = extraPath ? await extraCertificates(extraPath) : undefined;
-  const pems = extraPem === undefined ? [pem] : [extraPem, pem];
-  made = { key, context: await trustingContext(pems) };
-  return made.context;
+  return trustingContext(extraPem === undefined ? [pem] : [extraPem, pem]);
 }
 
 /** Which file `path` is now, and which version of it: another file, or the same one rewritten, differs. */
