@@ -4,8 +4,6 @@ import type { SecureContext } from 'node:tls';
 import { UsageError } from './errors.js';
 
 let made: { key: string; context: Promise<SecureContext> } | undefined;
-/** NODE_EXTRA_CA_CERTS's certificates, read once, as Node reads them at its start. */
-let extra: { path: string; pem: Promise<string | undefined> } | undefined;
 
 /**
  * The TLS context for `--ca-cert <path>`: the CAs Node trusts (its roots, and NODE_EXTRA_CA_CERTS,
@@ -37,7 +35,7 @@ async function trustFor(path: string, extraPath: string | undefined): Promise<Se
   if (pem === undefined) throw new UsageError(`--ca-cert ${path}: not a readable PEM certificate file`);
   await checkCertificate(pem, path);
   // Node has warned at its start if this one cannot be read.
-  const extraPem = extraPath ? await extraCertificates(extraPath) : undefined;
+  const extraPem = extraPath ? await readPem(extraPath) : undefined;
   return trustingContext(extraPem === undefined ? [pem] : [extraPem, pem]);
 }
 
@@ -46,11 +44,6 @@ async function fileVersion(path: string): Promise<string> {
   const file = resolve(path);
   const info = await stat(file, { bigint: true }).catch(() => undefined);
   return info ? `${file}\0${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : `${file}\0missing`;
-}
-
-function extraCertificates(path: string): Promise<string | undefined> {
-  if (extra?.path !== path) extra = { path, pem: readPem(path) };
-  return extra.pem;
 }
 
 /** Node would skip a malformed certificate silently, and the servers it signed would fail their checks. */
