@@ -1,3 +1,4 @@
+import { getSystemErrorMap } from 'node:util';
 import type { Validators } from './planner.js';
 
 /**
@@ -166,14 +167,26 @@ export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && 'errno' in err;
 }
 
-/** Wraps an fs error so the message names the path and the exit code says "local I/O". */
+/** What to tell the user about an fs error, by its code; see `localIoError`. */
+const LOCAL_IO_ADVICE: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded; free some space or save elsewhere, with -d DIR or -o FILE',
+  EACCES: 'permission denied; save where you may write, with -d DIR or -o FILE',
+  EPERM: 'permission denied; save where you may write, with -d DIR or -o FILE',
+  EROFS: 'read-only file system; save elsewhere, with -d DIR or -o FILE',
+  ELOOP: 'a symbolic link, which rangeget does not write through; remove it',
+  ENAMETOOLONG: 'file name too long; choose a shorter one with -o (its part files add 14 bytes)',
+  EFBIG: 'file too large for this file system (FAT32 holds at most 4 GiB a file) or for the file size limit (ulimit -f); save elsewhere, with -d DIR or -o FILE',
+  EMFILE: 'too many open files; raise the limit (ulimit -n) or use fewer connections',
+};
+
+/**
+ * Wraps an fs error so the message names the path and the exit code says "local I/O". An error
+ * without advice of its own says what the system says, once: Node's message repeats the path.
+ */
 export function localIoError(cause: unknown, path: string): LocalIoError {
   const err = cause as NodeJS.ErrnoException;
-  const what = err?.code === 'ENOSPC' ? 'no space left on device'
-    : err?.code === 'EACCES' || err?.code === 'EPERM' ? 'permission denied; save where you may write, with -d DIR or -o FILE'
-    : err?.code === 'EROFS' ? 'read-only file system; save elsewhere, with -d DIR or -o FILE'
-    : err?.code === 'ELOOP' ? 'a symbolic link, which rangeget does not write through; remove it'
-    : err?.code === 'ENAMETOOLONG' ? 'file name too long; choose a shorter one with -o (its part files add 14 bytes)'
-    : err?.message ?? String(cause);
+  const said = err?.errno === undefined ? undefined : getSystemErrorMap().get(err.errno)?.[1];
+  const what = LOCAL_IO_ADVICE[err?.code ?? ''] ?? (said ? `${said} (${err.code})` : err?.message ?? String(cause));
   return new LocalIoError(`${err?.path ?? path}: ${what}`, { cause });
 }

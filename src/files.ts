@@ -60,7 +60,13 @@ export async function openPart(path: string, size: number | undefined, resume: b
       await rm(path, { force: true });
       return open(path, 'wx');
     });
-    if (size) await handle.truncate(size);
+    if (!size) return handle;
+    await handle.truncate(size).catch(async (err: unknown) => {
+      // Too large for the file system (FAT32, ulimit -f): leave no empty part file behind.
+      await handle.close();
+      await rm(path, { force: true });
+      throw err;
+    });
     return handle;
   } catch (err) {
     throw localIoError(err, path);

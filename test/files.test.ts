@@ -52,5 +52,12 @@ describe('local I/O errors', () => {
     expect(localIoError(fsError('EROFS'), '/x').message).toBe('/x/f.part: read-only file system; save elsewhere, with -d DIR or -o FILE');
     expect(localIoError(fsError('ENOSPC'), '/x').message).toBe('/x/f.part: no space left on device');
     expect(localIoError(fsError('ENAMETOOLONG'), '/x').message).toBe('/x/f.part: file name too long; choose a shorter one with -o (its part files add 14 bytes)');
+    expect(localIoError(fsError('EFBIG'), '/x').message).toMatch(/^\/x\/f\.part: file too large for this file system \(FAT32 holds at most 4 GiB a file\)/);
+  });
+
+  it("say any other error in the system's words, without Node's repeated path", async () => {
+    const err = await openPart(join(tempDir(), 'no-such-dir', 'f.part'), 10, false).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalIoError);
+    expect((err as Error).message).toBe(`${join(tempDir(), 'no-such-dir', 'f.part')}: no such file or directory (ENOENT)`);
   });
 });

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +215,17 @@ describe('rangeget CLI', () => {
     expect(code).toBe(4);
     expect(stderr).toMatch(/sha256 mismatch/);
     expect(await readdir(dir)).not.toContain('f');
+  });
+
+  it('exits 5 when the file system cannot hold the file, saying so in one line and leaving nothing behind', async () => {
+    // The shell's file size limit stands in for FAT32's 4 GiB: either makes the sparse part file fail (EFBIG).
+    const child = spawn('sh', ['-c', 'ulimit -f 256 && exec "$0" "$@"', process.execPath, BIN, '-o', 'f', server.url()], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number];
+    expect(code).toBe(5);
+    expect(stderr).toMatch(/^rangeget: .*f\.part: file too large for this file system .*\(ulimit -f\); save elsewhere, with -d DIR or -o FILE\n$/);
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('exits 2 rather than overwrite an existing file', async () => {
