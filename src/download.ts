@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { Checkpointer } from './checkpoint.js';
 import type { ConnectionGrant } from './connection-grant.js';
@@ -9,7 +9,7 @@ import {
   isSystemError, localIoError,
 } from './errors.js';
 import { guardListener, type DownloadEvent, type EventListener } from './events.js';
-import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart } from './files.js';
+import { checkDirectory, checkFreeSpace, checkOutputPath, fileSize, openPart, removeIfExists } from './files.js';
 import { abortableWait, createDispatcher, parseHttpDate, retryDelayMs } from './http.js';
 import { acquireLock, lockPathFor } from './lock.js';
 import {
@@ -309,7 +309,7 @@ class DownloadRun {
     } catch (err) {
       // A rerun starts from byte 0 and replaces it: leave no part file that looks resumable (best
       // effort; the failure to report is `err`).
-      await part.close().then(() => rm(paths.part, { force: true })).catch(() => {});
+      await part.close().then(() => removeIfExists(paths.part)).catch(() => {});
       throw err;
     }
     // A decoded or unknown-length body may be shorter than the space reserved for it.

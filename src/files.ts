@@ -1,6 +1,6 @@
 /** Local file checks and the part file. */
 import { constants, type Stats } from 'node:fs';
-import { open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { open, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { LocalIoError, UsageError, localIoError } from './errors.js';
@@ -11,6 +11,16 @@ import { formatBytes } from './size.js';
  * such as /tmp) must not send its bytes into another file. 0 where the OS has no such flag.
  */
 export const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/**
+ * Removes the file (or link) at `path` if there is one. `unlink` and not `rm({ force })`, which
+ * asks `lstat` first: per small file of a list, a thread-pool round trip less at each of its removals.
+ */
+export async function removeIfExists(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
 
 /** The size of the file at `path`, or undefined when there is none. */
 export async function fileSize(path: string): Promise<number | undefined> {
@@ -57,14 +67,14 @@ export async function openPart(path: string, size: number | undefined, resume: b
     // there since is an error, not a file to write through.
     const handle = await open(path, 'wx').catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
-      await rm(path, { force: true });
+      await removeIfExists(path);
       return open(path, 'wx');
     });
     if (!size) return handle;
     await handle.truncate(size).catch(async (err: unknown) => {
       // Too large for the file system (FAT32, ulimit -f): leave no empty part file behind.
       await handle.close();
-      await rm(path, { force: true });
+      await removeIfExists(path);
       throw err;
     });
     return handle;

@@ -1,5 +1,6 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { LockedError, localIoError } from './errors.js';
+import { removeIfExists } from './files.js';
 
 /** `<output>.part.lock` holds the pid of the rangeget writing that output. */
 export function lockPathFor(partPath: string): string {
@@ -46,7 +47,7 @@ export async function acquireLock(lockPath: string, outputPath: string): Promise
     throw err;
   }
   return async () => {
-    await rm(lockPath, { force: true });
+    await removeIfExists(lockPath);
     held.delete(lockPath);
   };
 }
@@ -61,7 +62,7 @@ async function createLockFile(lockPath: string, outputPath: string): Promise<voi
     }
     const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
     if (owner > 0 && owner !== process.pid && (await isAlive(owner))) throw new LockedError(outputPath, owner);
-    await rm(lockPath, { force: true });
+    await removeIfExists(lockPath);
   }
   throw new LockedError(outputPath, undefined);
 }

@@ -1,8 +1,8 @@
 import { closeSync, constants, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ManifestError } from './errors.js';
-import { NO_FOLLOW } from './files.js';
+import { NO_FOLLOW, removeIfExists } from './files.js';
 import { newSegment, type Segment } from './scheduler.js';
 
 export const MANIFEST_FORMAT = 'rangeget-manifest';
@@ -160,7 +160,7 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 export async function removeManifest(path: string): Promise<void> {
-  await Promise.all([path, `${path}.tmp`, `${path}.new`].map((p) => rm(p, { force: true })));
+  await Promise.all([path, `${path}.tmp`, `${path}.new`].map(removeIfExists));
 }
 
 let bootId: string | null | undefined;
