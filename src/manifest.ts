@@ -150,10 +150,19 @@ export function writeFileAtomicallySync(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-export async function syncDirectory(dir: string): Promise<void> {
+/**
+ * fsyncs `dir`, so that a rename in it survives a power cut, where the system can. Windows cannot:
+ * it opens a directory but refuses to flush it (EPERM: FlushFileBuffers needs a writable handle,
+ * which a directory never has), and NTFS journals the rename itself. Some file systems refuse fsync
+ * on a directory (EINVAL), as PostgreSQL allows for too: nothing to wait for there either.
+ */
+export async function syncDirectory(dir: string, platform: NodeJS.Platform = process.platform): Promise<void> {
+  if (platform === 'win32') return;
   const handle = await open(dir, 'r');
   try {
-    await handle.sync();
+    await handle.sync().catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EINVAL') throw err;
+    });
   } finally {
     await handle.close();
   }

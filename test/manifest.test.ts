@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../src/errors.js';
 import {
-  currentBootId, isComplete, parseManifest, readManifest, resumeSegments, toManifest, whyNotResumable,
+  currentBootId, isComplete, parseManifest, readManifest, resumeSegments, syncDirectory, toManifest, whyNotResumable,
   writeFileAtomicallySync, writeFileDurably, type Manifest,
 } from '../src/manifest.js';
 import { newSegment } from '../src/scheduler.js';
@@ -94,6 +94,15 @@ describe('manifest files', () => {
       await writeFile(join(tempDir(), 'empty.json'), text);
       expect(await readManifest(join(tempDir(), 'empty.json'))).toBeUndefined();
     }
+  });
+
+  it('fsyncs a directory where the system can, and goes on where it cannot', async () => {
+    await syncDirectory(tempDir());
+    await expect(syncDirectory(join(tempDir(), 'none'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // Windows refuses to flush any directory (EPERM), so it is not asked to: nothing is opened.
+    await syncDirectory(join(tempDir(), 'none'), 'win32');
+    // A file system without fsync for directories (procfs here) answers EINVAL.
+    if (process.platform === 'linux') await syncDirectory('/proc');
   });
 
   it('reads the kernel boot id where there is one', async () => {
