@@ -26,12 +26,18 @@ const LIMIT_BURST_SECONDS = 0.05;
 const RETIREMENT_NOTICE_WINDOW_MS = 1000;
 /** Requests in a row with no response at all before a connection retires (see `retireSilent`). */
 const SILENCES_TO_RETIRE = 2;
-/**
- * An attempt that delivered this much before failing resets the range's retry count: a proxy that
- * cuts every response after a few hundred KiB still lets the download go on, one that sends a few
- * bytes per connection does not.
- */
+/** See `resetsRetries`. */
 const PROGRESS_RESETS_RETRIES_BYTES = 64 * 1024;
+
+/**
+ * Whether an attempt that failed having written `delivered` bytes and leaving `left` made progress
+ * enough to reset its range's retry count: 64 KiB, or at least as much as it left (half the rest).
+ * A proxy that cuts every response after a few hundred KiB, or after half its length, still lets
+ * the download end; one that sends a few bytes per connection does not.
+ */
+export function resetsRetries(delivered: number, left: number): boolean {
+  return delivered >= PROGRESS_RESETS_RETRIES_BYTES || (delivered > 0 && delivered >= left);
+}
 
 /** What the connections share with the download that runs them. */
 export interface ConnectionContext {
@@ -307,7 +313,7 @@ export class Connections {
           await this.reresolver.reresolve(plan, err, this.bytesWritten);
           continue;
         }
-        failures = segment.written - writtenBefore >= PROGRESS_RESETS_RETRIES_BYTES ? 1 : failures + 1;
+        failures = resetsRetries(segment.written - writtenBefore, unreceived(segment)) ? 1 : failures + 1;
         if (failures === 1) failingSince = performance.now();
         if (signal.aborted || !isRetryable(err)) throw err;
         if (failures > this.context.settings.retries) {

@@ -247,6 +247,14 @@ describe('download', () => {
     expect(result.retries).toBe(5);
   });
 
+  it('goes on while each attempt delivers half of what its range has left, down to the last byte', async () => {
+    const data = testData(MiB);
+    const s = await serve(data, { resetAfter: 'half', resets: 30 });
+    const result = await get(s.url(), { connections: 1, retries: 1 });
+    expect(await outputSha()).toBe(sha256(data));
+    expect(result.retries).toBeGreaterThan(15);
+  });
+
   it('gives up after --retries and keeps the partial download, naming it for a resume', async () => {
     const s = await serve(testData(MiB), { resetAfter: 10, resets: 100 });
     const err = await get(s.url(), { connections: 1, retries: 1 }).catch((e: unknown) => e);

@@ -23,8 +23,8 @@ export interface Behaviour {
   ignoreRange?: boolean;
   /** Answer ranges with a Content-Range one byte off. */
   wrongContentRange?: boolean;
-  /** Cut the connection after this many body bytes, for the next `resets` responses. */
-  resetAfter?: number;
+  /** Cut the connection after this many body bytes (or half the body, rounded up), for the next `resets` responses. */
+  resetAfter?: number | 'half';
   resets?: number;
   /** Paths that redirect (302) to the file. */
   redirects?: Record<string, string>;
@@ -297,10 +297,11 @@ export class TestServer {
     sendPaced(res, this.file.data, this.behaviour.bytesPerSecond);
   }
 
-  private sendThenReset(req: IncomingMessage, res: ServerResponse, after: number): void {
+  private sendThenReset(req: IncomingMessage, res: ServerResponse, after: number | 'half'): void {
     const { start, end, headers, status } = this.rangeResponse(req);
     res.writeHead(status, headers);
-    res.write(this.file.data.subarray(start, Math.min(end, start + after)), () => setTimeout(() => res.socket?.destroy(), 20));
+    const sent = after === 'half' ? Math.ceil((end - start) / 2) : after;
+    res.write(this.file.data.subarray(start, Math.min(end, start + sent)), () => setTimeout(() => res.socket?.destroy(), 20));
   }
 
   /** A ranged body `extra` bytes longer (garbage after it) or, when negative, shorter than its Content-Range says. */
