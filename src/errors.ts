@@ -167,12 +167,14 @@ export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && 'errno' in err;
 }
 
+const PERMISSION_DENIED = 'permission denied; save where you may write, with -d DIR or -o FILE';
+
 /** What to tell the user about an fs error, by its code; see `localIoError`. */
 const LOCAL_IO_ADVICE: Record<string, string> = {
   ENOSPC: 'no space left on device',
   EDQUOT: 'disk quota exceeded; free some space or save elsewhere, with -d DIR or -o FILE',
-  EACCES: 'permission denied; save where you may write, with -d DIR or -o FILE',
-  EPERM: 'permission denied; save where you may write, with -d DIR or -o FILE',
+  EACCES: PERMISSION_DENIED,
+  EPERM: PERMISSION_DENIED,
   EROFS: 'read-only file system; save elsewhere, with -d DIR or -o FILE',
   ELOOP: 'a symbolic link, which rangeget does not write through; remove it',
   ENAMETOOLONG: 'file name too long; choose a shorter one with -o (its part files add 14 bytes)',

@@ -72,9 +72,9 @@ export async function openPart(path: string, size: number | undefined, resume: b
     });
     if (!size) return handle;
     await handle.truncate(size).catch(async (err: unknown) => {
-      // Too large for the file system (FAT32, ulimit -f): leave no empty part file behind.
-      await handle.close();
-      await removeIfExists(path);
+      // Too large for the file system (FAT32, ulimit -f): leave no empty part file behind (best
+      // effort; the failure to report is `err`).
+      await handle.close().then(() => removeIfExists(path)).catch(() => {});
       throw err;
     });
     return handle;
