@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
-import { readBytesFor, recyclingReads } from './read-buffers.js';
+import { burstyReadBytes, readBytesFor, recyclingReads } from './read-buffers.js';
 import { WarmConnections } from './preconnect.js';
 import { sessionResuming } from './tls-sessions.js';
 import { EnvHttpProxyAgent, poolFactory } from './undici.js';
@@ -45,10 +45,11 @@ export interface Dispatchers {
  */
 export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const tls = { rejectUnauthorized: !options.insecure, secureContext: options.trust };
+  const readBytes = readBytesFor(options.connections, options.limitRate);
   const connect = {
     timeout: options.timeoutMs,
     ...tls,
-    onread: recyclingReads(readBytesFor(options.connections, options.limitRate)),
+    onread: recyclingReads(readBytes, burstyReadBytes(readBytes)),
     lookup: sharedLookup(),
   };
   // Connections opened early go straight to the server: through a proxy they would go around it.

@@ -13,6 +13,15 @@ import type { OnReadOpts, Socket } from 'node:net';
  * is left to the GC.
  */
 const MIN_READ_BYTES = 64 * 1024;
+/** Bytes per read while a socket's data comes in bursts (see burstyReadBytes). */
+const BURSTY_READ_BYTES = 16 * 1024;
+/**
+ * A socket that delivers this much without a pause of PAUSE_MS reads at full size from then on.
+ * Twice the longest streak seen capped (nginx at 20 MiB/s, 16 connections, bursts 0.1 s apart):
+ * while the event loop is busiest, in the first second, bursts follow each other without a pause.
+ */
+const STEADY_STREAK_BYTES = 16 * 2 ** 20;
+const PAUSE_MS = 50;
 const PAGE_BYTES = 4096;
 /** Under --limit-rate, a read holds at most this long of a connection's share of the limit. */
 const LIMITED_READ_SECONDS = 0.1;
@@ -38,6 +47,21 @@ export function readBytesFor(connections = Infinity, limitRate?: number): number
   return Math.min(bySize, Math.max(MIN_READ_BYTES, paced));
 }
 
+/**
+ * Bytes per read while a socket's data comes in bursts with pauses between them, as from a server
+ * that paces each connection, and until it is seen not to: smaller than `readBytes` where that is
+ * the smallest. On a path whose round trip is shorter than a read (the same machine), Linux grows
+ * a socket's receive buffer to what one read takes, and a paced nginx then pushes each 2 MiB burst
+ * through both ends' TCP work in one call, and falls behind its own timers (docs/performance.md).
+ * 16 KiB reads keep the buffers small: capped, 16 connections, 3.47 against 3.545 s (10
+ * interleaved rounds). A socket that turns out steady reads `readBytes` (see recyclingReads):
+ * small reads cost CPU, which a steady download is short of (unthrottled on loopback, 16
+ * connections, 2.3 -> 2.8 s for 16 KiB reads throughout, 2.55 s with this switch).
+ */
+export function burstyReadBytes(readBytes: number): number {
+  return readBytes > MIN_READ_BYTES ? readBytes : Math.min(BURSTY_READ_BYTES, readBytes);
+}
+
 /** One dispatcher's free buffers, and how many it keeps. */
 interface Pool {
   free: ArrayBuffer[];
@@ -60,25 +84,29 @@ const inUse = new WeakMap<ArrayBuffer, Use>();
 
 /**
  * net.connect's `onread` for one dispatcher's sockets: reads into the pool's buffers and hands
- * them to the socket's stream, as Node itself would. A read that leaves at least MIN_READ_BYTES
- * of its buffer free has the next read go into the rest: a 64 KiB read into a 512 KiB buffer
- * (as a socket's first reads are) then costs neither a copy nor fresh memory (an 8 MiB download
- * at 4 connections: 310 -> 292 ms). The pool goes with the dispatcher.
+ * them to the socket's stream, as Node itself would. A read that leaves room for another in its
+ * buffer has the next read go into the rest: a 64 KiB read into a 512 KiB buffer (as a socket's
+ * first reads are) then costs neither a copy nor fresh memory (an 8 MiB download at 4
+ * connections: 310 -> 292 ms). Each socket reads `burstyBytes` at a time until it delivers
+ * STEADY_STREAK_BYTES without a pause of PAUSE_MS, then `readBytes`. The pool goes with the
+ * dispatcher.
  */
-export function recyclingReads(readBytes = MIN_READ_BYTES): OnReadOpts {
+export function recyclingReads(readBytes = MIN_READ_BYTES, burstyBytes = readBytes): OnReadOpts {
   const pool: Pool = { free: [], maxFree: Math.floor(MAX_FREE_BYTES / readBytes) };
   // Node asks for the next buffer right after each read's callback, from the same socket.
   let rest: Buffer | undefined;
+  let nextBytes = burstyBytes;
   return {
     buffer: () => {
       const next = rest ?? fromPool(pool, readBytes);
       rest = undefined;
-      return next;
+      return next.length > nextBytes ? next.subarray(0, nextBytes) : next;
     },
     callback(this: Socket, bytes: number, buffer: Uint8Array): boolean {
+      nextBytes = burstyBytes === readBytes || isSteady(this, bytes) ? readBytes : burstyBytes;
       const memory = buffer.buffer as ArrayBuffer;
       const end = buffer.byteOffset + bytes;
-      const open = memory.byteLength - end >= MIN_READ_BYTES;
+      const open = memory.byteLength - end >= Math.min(nextBytes, MIN_READ_BYTES);
       // A mostly empty buffer must not wait in memory: the bytes are copied out, the buffer read into again.
       if (!open && buffer.byteOffset === 0 && bytes < readBytes / 2) {
         pool.free.push(memory);
@@ -92,6 +120,30 @@ export function recyclingReads(readBytes = MIN_READ_BYTES): OnReadOpts {
       return this.push(Buffer.from(memory, buffer.byteOffset, bytes));
     },
   };
+}
+
+interface Streak {
+  /** Bytes read since the socket last went PAUSE_MS or more without a read. */
+  bytes: number;
+  /** When it was last read (performance.now()). */
+  readAt: number;
+}
+
+/** Each socket's streak, until it turns out steady (then `true`). */
+const streaks = new WeakMap<object, Streak | true>();
+
+/** Counts `bytes` just read from `socket`; whether it has turned out steady (a pause resets the count). */
+function isSteady(socket: object, bytes: number): boolean {
+  let streak = streaks.get(socket);
+  if (streak === true) return true;
+  const now = performance.now();
+  if (!streak) streaks.set(socket, (streak = { bytes: 0, readAt: now }));
+  if (now - streak.readAt >= PAUSE_MS) streak.bytes = 0;
+  streak.bytes += bytes;
+  streak.readAt = now;
+  if (streak.bytes < STEADY_STREAK_BYTES) return false;
+  streaks.set(socket, true);
+  return true;
 }
 
 function fromPool(pool: Pool, readBytes: number): Buffer {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBytesFor, recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
+import { burstyReadBytes, readBytesFor, recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
 
 /** One read of `bytes` through the pool's onread, as Node makes it; returns the buffer read into and what the stream got. */
 function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
@@ -15,6 +15,16 @@ function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
 
 const nextBuffer = (pool: ReturnType<typeof recyclingReads>) => (pool.buffer as () => Buffer)();
 
+/** `count` full reads of one socket (a stream standing in for it) through the pool; returns the next read's size. */
+function readFull(pool: ReturnType<typeof recyclingReads>, socket: Readable, count: number): number {
+  for (let i = 0; i < count; i++) {
+    const buffer = nextBuffer(pool);
+    pool.callback.call(socket as unknown as Socket, buffer.length, buffer);
+    socket.read();
+  }
+  return nextBuffer(pool).length;
+}
+
 describe('readBytesFor', () => {
   it('reads larger buffers on fewer connections: 512 KiB up to 4, 128 KiB up to 8, else 64 KiB', () => {
     expect([1, 4, 5, 8, 9, 16, 64].map((n) => readBytesFor(n) / 1024)).toEqual([512, 512, 128, 128, 64, 64, 64]);
@@ -25,6 +35,35 @@ describe('readBytesFor', () => {
     expect(readBytesFor(4, 40 * 2 ** 20) / 1024).toBe(512);
     expect(readBytesFor(4, 8 * 2 ** 20) / 1024).toBe(204);
     expect(readBytesFor(4, 2 * 2 ** 20) / 1024).toBe(64);
+  });
+});
+
+describe('burstyReadBytes', () => {
+  it('reads 16 KiB at a time where reads are 64 KiB, and as before where they are larger', () => {
+    expect([64, 128, 512].map((kib) => burstyReadBytes(kib * 1024) / 1024)).toEqual([16, 128, 512]);
+  });
+});
+
+describe('recyclingReads, bursty then steady', () => {
+  const KiB = 1024;
+
+  it('reads a socket in small reads until it has delivered 16 MiB without a pause, then in full ones', () => {
+    const pool = recyclingReads(64 * KiB, 16 * KiB);
+    const socket = new Readable({ read() {} });
+    expect(nextBuffer(pool).length).toBe(16 * KiB);
+    expect(readFull(pool, socket, 1023)).toBe(16 * KiB);
+    expect(readFull(pool, socket, 1)).toBe(64 * KiB);
+    expect(readFull(pool, socket, 1)).toBe(64 * KiB);
+  });
+
+  it('counts each socket apart, and starts the count again after a pause of 50 ms', async () => {
+    const pool = recyclingReads(64 * KiB, 16 * KiB);
+    const [socket, other] = [new Readable({ read() {} }), new Readable({ read() {} })];
+    readFull(pool, socket, 1000);
+    expect(readFull(pool, other, 100)).toBe(16 * KiB);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(readFull(pool, socket, 1000)).toBe(16 * KiB);
+    expect(readFull(pool, socket, 24)).toBe(64 * KiB);
   });
 });
 
@@ -111,6 +150,21 @@ describe('recyclingReads on a real socket', () => {
     await new Promise((resolve) => socket.on('end', resolve));
     return Buffer.concat(copies);
   }
+
+  it('reads 16 KiB at a time from a new socket, and more once it has sent 16 MiB without pausing', async () => {
+    const data = Buffer.alloc(64 * 2 ** 20, 1);
+    server = createServer((socket) => socket.end(data));
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const socket = connect({ port, host: '127.0.0.1', onread: recyclingReads(64 * 1024, 16 * 1024) });
+    const sizes: number[] = [];
+    socket.on('data', (chunk: Buffer) => sizes.push(chunk.length));
+    await new Promise((resolve) => socket.on('end', resolve));
+    const firstSteady = sizes.findIndex((size) => size > 16 * 1024);
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(data.length);
+    expect(sizes.slice(0, firstSteady).reduce((sum, size) => sum + size, 0)).toBeGreaterThanOrEqual(16 * 2 ** 20);
+    expect(Math.max(...sizes)).toBe(64 * 1024);
+  });
 
   it('delivers every byte in order while buffers are reused', async () => {
     const data = randomBytes(8 * 2 ** 20);
