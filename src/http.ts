@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { AbortedError, HttpError, ProtocolError } from './errors.js';
 import { sharedLookup } from './lookup.js';
 import { toNetworkError } from './network-errors.js';
-import { burstyReadBytes, readBytesFor, recyclingReads } from './read-buffers.js';
+import { burstyReads, readBytesFor, recyclingReads } from './read-buffers.js';
 import { WarmConnections } from './preconnect.js';
 import { sessionResuming } from './tls-sessions.js';
 import { EnvHttpProxyAgent, poolFactory } from './undici.js';
@@ -49,7 +49,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const connect = {
     timeout: options.timeoutMs,
     ...tls,
-    onread: recyclingReads(readBytes, burstyReadBytes(readBytes)),
+    onread: recyclingReads(readBytes, burstyReads(readBytes, options.connections)),
     lookup: sharedLookup(),
   };
   // Connections opened early go straight to the server: through a proxy they would go around it.

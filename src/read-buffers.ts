@@ -13,7 +13,7 @@ import type { OnReadOpts, Socket } from 'node:net';
  * is left to the GC.
  */
 const MIN_READ_BYTES = 64 * 1024;
-/** Bytes per read while a socket's data comes in bursts (see burstyReadBytes). */
+/** Bytes per read while a socket's data comes in bursts (see burstyReads). */
 const BURSTY_READ_BYTES = 16 * 1024;
 /**
  * A socket that delivers this much without a pause of PAUSE_MS reads at full size from then on.
@@ -47,19 +47,31 @@ export function readBytesFor(connections = Infinity, limitRate?: number): number
   return Math.min(bySize, Math.max(MIN_READ_BYTES, paced));
 }
 
+/** Small reads for a dispatcher's first sockets, while their data comes in bursts (see burstyReads). */
+export interface BurstyReads {
+  /** Bytes per read. */
+  bytes: number;
+  /** How many sockets start with them: those opened later read at full size from the start. */
+  sockets: number;
+}
+
 /**
- * Bytes per read while a socket's data comes in bursts with pauses between them, as from a server
- * that paces each connection, and until it is seen not to: smaller than `readBytes` where that is
- * the smallest. On a path whose round trip is shorter than a read (the same machine), Linux grows
- * a socket's receive buffer to what one read takes, and a paced nginx then pushes each 2 MiB burst
- * through both ends' TCP work in one call, and falls behind its own timers (docs/performance.md).
- * 16 KiB reads keep the buffers small: capped, 16 connections, 3.47 against 3.545 s (10
- * interleaved rounds). A socket that turns out steady reads `readBytes` (see recyclingReads):
- * small reads cost CPU, which a steady download is short of (unthrottled on loopback, 16
- * connections, 2.3 -> 2.8 s for 16 KiB reads throughout, 2.55 s with this switch).
+ * Small first reads for the first `connections + 1` sockets (the HEAD's and the first requests'),
+ * where reads are 64 KiB; undefined where they are larger, or connections unlimited. Each of those
+ * sockets reads 16 KiB at a time while its data comes in bursts with pauses between them, as from
+ * a server that paces each connection, and until it is seen not to. On a path whose round trip is
+ * shorter than a read (the same machine), Linux grows a socket's receive buffer to what one read
+ * takes, and a paced nginx then pushes each 2 MiB burst through both ends' TCP work in one call,
+ * and falls behind its own timers (docs/performance.md). 16 KiB reads keep the buffers small:
+ * capped, 16 connections, 3.47 against 3.545 s (10 interleaved rounds). A socket that turns out
+ * steady reads full size (see recyclingReads): small reads cost CPU, which a steady download is
+ * short of (unthrottled on loopback, 16 connections, 2.3 -> 2.8 s with 16 KiB reads throughout,
+ * 2.55 s with the switch). Sockets opened later (after steals, retries) gain nothing from it, and
+ * starting them small raised the peak RSS of a 10 GiB download from 75 to 92-109 MiB.
  */
-export function burstyReadBytes(readBytes: number): number {
-  return readBytes > MIN_READ_BYTES ? readBytes : Math.min(BURSTY_READ_BYTES, readBytes);
+export function burstyReads(readBytes: number, connections: number | undefined): BurstyReads | undefined {
+  if (readBytes > MIN_READ_BYTES || connections === undefined) return undefined;
+  return { bytes: Math.min(BURSTY_READ_BYTES, readBytes), sockets: connections + 1 };
 }
 
 /** One dispatcher's free buffers, and how many it keeps. */
@@ -87,14 +99,16 @@ const inUse = new WeakMap<ArrayBuffer, Use>();
  * them to the socket's stream, as Node itself would. A read that leaves room for another in its
  * buffer has the next read go into the rest: a 64 KiB read into a 512 KiB buffer (as a socket's
  * first reads are) then costs neither a copy nor fresh memory (an 8 MiB download at 4
- * connections: 310 -> 292 ms). Each socket reads `burstyBytes` at a time until it delivers
- * STEADY_STREAK_BYTES without a pause of PAUSE_MS, then `readBytes`. The pool goes with the
- * dispatcher.
+ * connections: 310 -> 292 ms). With `bursty`, the first sockets read `bursty.bytes` at a time
+ * until one delivers STEADY_STREAK_BYTES without a pause of PAUSE_MS, then `readBytes`. The pool
+ * goes with the dispatcher.
  */
-export function recyclingReads(readBytes = MIN_READ_BYTES, burstyBytes = readBytes): OnReadOpts {
+export function recyclingReads(readBytes = MIN_READ_BYTES, bursty?: BurstyReads): OnReadOpts {
   const pool: Pool = { free: [], maxFree: Math.floor(MAX_FREE_BYTES / readBytes) };
+  const steady = bursty ? steadiness(bursty.sockets) : () => true;
   // Node asks for the next buffer right after each read's callback, from the same socket.
   let rest: Buffer | undefined;
+  const burstyBytes = bursty?.bytes ?? readBytes;
   let nextBytes = burstyBytes;
   return {
     buffer: () => {
@@ -103,7 +117,7 @@ export function recyclingReads(readBytes = MIN_READ_BYTES, burstyBytes = readByt
       return next.length > nextBytes ? next.subarray(0, nextBytes) : next;
     },
     callback(this: Socket, bytes: number, buffer: Uint8Array): boolean {
-      nextBytes = burstyBytes === readBytes || isSteady(this, bytes) ? readBytes : burstyBytes;
+      nextBytes = steady(this, bytes) ? readBytes : burstyBytes;
       const memory = buffer.buffer as ArrayBuffer;
       const end = buffer.byteOffset + bytes;
       const open = memory.byteLength - end >= Math.min(nextBytes, MIN_READ_BYTES);
@@ -129,19 +143,30 @@ interface Streak {
   readAt: number;
 }
 
-/** Each socket's streak, until it turns out steady (then `true`). */
-const streaks = new WeakMap<object, Streak | true>();
+/**
+ * Counts each socket's reads: whether it is steady, having delivered STEADY_STREAK_BYTES without a
+ * pause, or having come after the first `burstySockets` sockets.
+ */
+function steadiness(burstySockets: number): (socket: object, bytes: number) => boolean {
+  const streaks = new WeakMap<object, Streak | true>();
+  let socketsLeft = burstySockets;
+  return (socket, bytes) => {
+    let streak = streaks.get(socket);
+    if (streak === true) return true;
+    const now = performance.now();
+    if (!streak) {
+      if (socketsLeft === 0) return markSteady(streaks, socket);
+      socketsLeft--;
+      streaks.set(socket, (streak = { bytes: 0, readAt: now }));
+    }
+    if (now - streak.readAt >= PAUSE_MS) streak.bytes = 0;
+    streak.bytes += bytes;
+    streak.readAt = now;
+    return streak.bytes >= STEADY_STREAK_BYTES && markSteady(streaks, socket);
+  };
+}
 
-/** Counts `bytes` just read from `socket`; whether it has turned out steady (a pause resets the count). */
-function isSteady(socket: object, bytes: number): boolean {
-  let streak = streaks.get(socket);
-  if (streak === true) return true;
-  const now = performance.now();
-  if (!streak) streaks.set(socket, (streak = { bytes: 0, readAt: now }));
-  if (now - streak.readAt >= PAUSE_MS) streak.bytes = 0;
-  streak.bytes += bytes;
-  streak.readAt = now;
-  if (streak.bytes < STEADY_STREAK_BYTES) return false;
+function markSteady(streaks: WeakMap<object, Streak | true>, socket: object): true {
   streaks.set(socket, true);
   return true;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { burstyReadBytes, readBytesFor, recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
+import { burstyReads, readBytesFor, recyclingReads, releaseReadBuffer } from '../src/read-buffers.js';
 
 /** One read of `bytes` through the pool's onread, as Node makes it; returns the buffer read into and what the stream got. */
 function read(pool: ReturnType<typeof recyclingReads>, bytes: number) {
@@ -38,9 +38,13 @@ describe('readBytesFor', () => {
   });
 });
 
-describe('burstyReadBytes', () => {
-  it('reads 16 KiB at a time where reads are 64 KiB, and as before where they are larger', () => {
-    expect([64, 128, 512].map((kib) => burstyReadBytes(kib * 1024) / 1024)).toEqual([16, 128, 512]);
+describe('burstyReads', () => {
+  it('has the HEAD\'s and the first requests\' sockets read 16 KiB at a time where reads are 64 KiB', () => {
+    expect(burstyReads(64 * 1024, 16)).toEqual({ bytes: 16 * 1024, sockets: 17 });
+  });
+
+  it('leaves larger reads, and an unlimited number of connections, as they are', () => {
+    expect([burstyReads(128 * 1024, 8), burstyReads(512 * 1024, 4), burstyReads(64 * 1024, undefined)]).toEqual([undefined, undefined, undefined]);
   });
 });
 
@@ -48,7 +52,7 @@ describe('recyclingReads, bursty then steady', () => {
   const KiB = 1024;
 
   it('reads a socket in small reads until it has delivered 16 MiB without a pause, then in full ones', () => {
-    const pool = recyclingReads(64 * KiB, 16 * KiB);
+    const pool = recyclingReads(64 * KiB, { bytes: 16 * KiB, sockets: 1 });
     const socket = new Readable({ read() {} });
     expect(nextBuffer(pool).length).toBe(16 * KiB);
     expect(readFull(pool, socket, 1023)).toBe(16 * KiB);
@@ -57,13 +61,19 @@ describe('recyclingReads, bursty then steady', () => {
   });
 
   it('counts each socket apart, and starts the count again after a pause of 50 ms', async () => {
-    const pool = recyclingReads(64 * KiB, 16 * KiB);
+    const pool = recyclingReads(64 * KiB, { bytes: 16 * KiB, sockets: 2 });
     const [socket, other] = [new Readable({ read() {} }), new Readable({ read() {} })];
     readFull(pool, socket, 1000);
     expect(readFull(pool, other, 100)).toBe(16 * KiB);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(readFull(pool, socket, 1000)).toBe(16 * KiB);
     expect(readFull(pool, socket, 24)).toBe(64 * KiB);
+  });
+
+  it('reads full size from the start on sockets after the first ones', () => {
+    const pool = recyclingReads(64 * KiB, { bytes: 16 * KiB, sockets: 2 });
+    const sockets = [0, 1, 2].map(() => new Readable({ read() {} }));
+    expect(sockets.map((socket) => readFull(pool, socket, 1))).toEqual([16 * KiB, 16 * KiB, 64 * KiB]);
   });
 });
 
@@ -156,7 +166,7 @@ describe('recyclingReads on a real socket', () => {
     server = createServer((socket) => socket.end(data));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    const socket = connect({ port, host: '127.0.0.1', onread: recyclingReads(64 * 1024, 16 * 1024) });
+    const socket = connect({ port, host: '127.0.0.1', onread: recyclingReads(64 * 1024, { bytes: 16 * 1024, sockets: 1 }) });
     const sizes: number[] = [];
     socket.on('data', (chunk: Buffer) => sizes.push(chunk.length));
     await new Promise((resolve) => socket.on('end', resolve));
