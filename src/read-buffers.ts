@@ -71,7 +71,7 @@ export interface BurstyReads {
  */
 export function burstyReads(readBytes: number, connections: number | undefined): BurstyReads | undefined {
   if (readBytes > MIN_READ_BYTES || connections === undefined) return undefined;
-  return { bytes: Math.min(BURSTY_READ_BYTES, readBytes), sockets: connections + 1 };
+  return { bytes: BURSTY_READ_BYTES, sockets: connections + 1 };
 }
 
 /** One dispatcher's free buffers, and how many it keeps. */
