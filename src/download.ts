@@ -52,7 +52,9 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const settings = resolveSettings(options);
   const trust = await loadTrust(settings.caCert);
   // Granted connections need room in the pool; the workers, not the pool, bound the requests.
-  const { agent, warm } = createDispatcher({ ...settings, trust, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections });
+  const { agent, warm } = createDispatcher({
+    ...settings, trust, connections: options.moreConnections ? MAX_CONNECTIONS : settings.connections, firstConnections: settings.connections,
+  });
   const guarded = guardListener(options.onEvent, options.signal);
   try {
     const result = await new DownloadRun(settings, agent, warm, guarded.signal, guarded.listener, options.moreConnections).run();

@@ -27,6 +27,11 @@ export interface ConnectionOptions {
   proxy?: string;
   /** --limit-rate, bytes per second: it bounds the size of socket reads. */
   limitRate?: number;
+  /**
+   * The requests a download starts with, when fewer than `connections` (which a list's downloads
+   * may grow to): only their sockets may start with small reads (read-buffers.ts).
+   */
+  firstConnections?: number;
 }
 
 /** A download's dispatcher, and the connections it can open ahead of its requests (none through a proxy). */
@@ -49,7 +54,7 @@ export function createDispatcher(options: ConnectionOptions): Dispatchers {
   const connect = {
     timeout: options.timeoutMs,
     ...tls,
-    onread: recyclingReads(readBytes, burstyReads(readBytes, options.connections)),
+    onread: recyclingReads(readBytes, burstyReads(readBytes, options.firstConnections ?? options.connections)),
     lookup: sharedLookup(),
   };
   // Connections opened early go straight to the server: through a proxy they would go around it.
